@@ -1,0 +1,103 @@
+"""The Lagrange multiplier λ ≥ 0 as a module with a state dict."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["DualVariable", "DUAL_RULES"]
+
+DUAL_RULES = ("projected", "log_adam")
+
+# log λ is kept inside [LOG_MIN, LOG_MAX] under the log-space rule so that λ stays a finite,
+# positive float32 (e^-20 ≈ 2e-9, e^20 ≈ 5e8).
+LOG_MIN, LOG_MAX = -20.0, 20.0
+
+
+class DualVariable(nn.Module):
+    """λ ≥ 0 with a selectable update rule; all state (λ, optimiser moments) in buffers.
+
+    Rules:
+
+    * ``"projected"`` — paper Alg. 1 line 21: ``λ ← [λ + η (Q̄c - h)]_+``.
+    * ``"log_adam"`` — the released ALGD code: λ is stored as ``log λ`` and stepped by
+      Adam on the loss ``λ·(h - Q̄c)``, i.e. with gradient ``λ (h - Q̄c)`` w.r.t. ``log λ``.
+
+    ``step(cost_estimate, cost_limit)`` takes the cost estimate (a tensor, averaged) and the
+    budget ``h``.  λ never goes negative and never becomes NaN: a non-finite cost
+    estimate leaves λ (and the optimiser state) unchanged, without a host sync.
+
+    Args:
+        init_value: initial λ (≥ 0; > 0 for ``"log_adam"``, which cannot represent 0).
+        rule: one of :data:`DUAL_RULES`.
+        lr: step size ``η`` (> 0).
+        betas, eps: Adam constants for ``"log_adam"``.
+    """
+
+    def __init__(
+        self,
+        init_value: float = 1.0,
+        rule: str = "projected",
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
+        super().__init__()
+        if rule not in DUAL_RULES:
+            raise ValueError(f"unknown dual rule {rule!r}; choose one of {list(DUAL_RULES)}")
+        if not (isinstance(lr, (int, float)) and lr > 0):
+            raise ValueError(f"dual lr must be > 0, got {lr!r}")
+        if not (isinstance(init_value, (int, float)) and init_value >= 0 and math.isfinite(init_value)):
+            raise ValueError(f"dual init_value (initial lambda) must be a finite number >= 0, got {init_value!r}")
+        if rule == "log_adam" and init_value <= 0:
+            raise ValueError(f"dual init_value must be > 0 for rule 'log_adam' (it stores log lambda), got {init_value!r}")
+        self.rule = rule
+        self.lr = float(lr)
+        self.betas = tuple(float(b) for b in betas)
+        self.eps = float(eps)
+        self.register_buffer("lagrange_multiplier", torch.tensor(float(init_value)))
+        self.register_buffer("adam_exp_avg", torch.zeros(()))
+        self.register_buffer("adam_exp_avg_sq", torch.zeros(()))
+        self.register_buffer("adam_step", torch.zeros((), dtype=torch.long))
+
+    @property
+    def value(self) -> torch.Tensor:
+        """λ as a detached 0-d tensor."""
+        return self.lagrange_multiplier
+
+    def forward(self) -> torch.Tensor:
+        return self.lagrange_multiplier
+
+    @torch.no_grad()
+    def step(self, cost_estimate: torch.Tensor | float, cost_limit: float) -> torch.Tensor:
+        """One dual update from ``cost_estimate`` (its mean is used) against ``cost_limit``.
+
+        Returns the new λ.
+        """
+        lam = self.lagrange_multiplier
+        cost = torch.as_tensor(cost_estimate, dtype=lam.dtype, device=lam.device).mean()
+        violation = cost - cost_limit
+        finite = torch.isfinite(violation)
+        violation = torch.where(finite, violation, torch.zeros_like(violation))
+        if self.rule == "projected":
+            new = torch.clamp(lam + self.lr * violation, min=0.0)
+        else:
+            b1, b2 = self.betas
+            grad = lam * (-violation)  # d/d(log λ) of λ·(h - Qc)
+            m = b1 * self.adam_exp_avg + (1 - b1) * grad
+            v = b2 * self.adam_exp_avg_sq + (1 - b2) * grad * grad
+            t = self.adam_step + 1
+            m_hat = m / (1 - b1 ** t.to(m.dtype))
+            v_hat = v / (1 - b2 ** t.to(m.dtype))
+            log_lam = torch.log(lam.clamp(min=math.exp(LOG_MIN)))
+            new_log = (log_lam - self.lr * m_hat / (v_hat.sqrt() + self.eps)).clamp(LOG_MIN, LOG_MAX)
+            new = new_log.exp()
+            self.adam_exp_avg.copy_(torch.where(finite, m, self.adam_exp_avg))
+            self.adam_exp_avg_sq.copy_(torch.where(finite, v, self.adam_exp_avg_sq))
+            self.adam_step.copy_(torch.where(finite, t, self.adam_step))
+        self.lagrange_multiplier.copy_(torch.where(finite, new, lam))
+        return self.lagrange_multiplier
+
+    def extra_repr(self) -> str:
+        return f"rule={self.rule!r}, lr={self.lr}, value={float(self.lagrange_multiplier):.4g}"

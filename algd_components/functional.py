@@ -1,0 +1,180 @@
+"""Pure tensor functions behind the ALGD modules.
+
+Everything here is stateless: the modules in :mod:`algd_components` hold parameters and
+buffers and call these functions, the same split as TorchRL's
+``torchrl/objectives/value/functional.py``.  Equation numbers refer to the ALGD paper
+(Cheng et al., "How Does the Lagrangian Guide Safe Reinforcement Learning through
+Diffusion Models?").
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+__all__ = [
+    "standard_lagrangian",
+    "augmented_lagrangian",
+    "mc_score_target",
+    "episodic_to_discounted_limit",
+    "geometric_sigmas",
+    "ve_sde_increments",
+]
+
+
+def _check_positive(name: str, value: float) -> None:
+    # ``not value > 0`` also catches NaN.
+    if isinstance(value, torch.Tensor):
+        ok = bool((value > 0).all())
+    else:
+        ok = value > 0
+    if not ok:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+def _check_same_shape(q: torch.Tensor, qc: torch.Tensor) -> None:
+    if q.shape != qc.shape:
+        raise ValueError(
+            f"qc must have the same shape as q: got q {tuple(q.shape)} and qc {tuple(qc.shape)}"
+        )
+
+
+def standard_lagrangian(
+    q: torch.Tensor, qc: torch.Tensor, lam: torch.Tensor | float, cost_limit: float
+) -> torch.Tensor:
+    """State-action Lagrangian ``L = -Q + λ (Qc - h)`` (paper, Section 2).
+
+    ``q`` and ``qc`` must share one shape; ``lam`` broadcasts against them.
+    """
+    _check_same_shape(q, qc)
+    return -q + lam * (qc - cost_limit)
+
+
+def augmented_lagrangian(
+    q: torch.Tensor,
+    qc: torch.Tensor,
+    lam: torch.Tensor | float,
+    cost_limit: float,
+    rho: float,
+) -> torch.Tensor:
+    """Augmented Lagrangian, paper eq. (9).
+
+    ``L_A = -Q + ([λ + ρ (Qc - h)]_+² - λ²) / (2ρ)``.
+
+    Where ``λ + ρ(Qc - h) > 0`` this equals ``L + ρ/2 (Qc - h)²``; elsewhere it is
+    ``-Q - λ²/(2ρ)``.  Both branches and their first derivatives meet at the switch.
+    """
+    _check_positive("rho", rho)
+    _check_same_shape(q, qc)
+    shifted = torch.clamp(lam + rho * (qc - cost_limit), min=0.0)
+    return -q + (shifted.square() - lam * lam) / (2.0 * rho)
+
+
+def mc_score_target(
+    energy_fn: Callable[[torch.Tensor], torch.Tensor],
+    action: torch.Tensor,
+    sigma: torch.Tensor | float,
+    num_samples: int,
+    beta: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Self-normalised Monte-Carlo score target, paper eq. (11) with the log-sum-exp
+    weights of eqs. (47)-(48).
+
+    ``φ_A(a) ≈ Σ_i -w_i ∇_a L(a_i) / β`` with ``a_i ~ N(action, σ² I)`` and
+    ``w = softmax(-L(a_i)/β)`` over the ``num_samples`` draws.
+
+    Args:
+        energy_fn: maps actions of shape ``[num_samples, *batch, d]`` to energies of shape
+            ``[num_samples, *batch]``.  Usually a closure over the observation.
+        action: the noisy action ``a^τ``, shape ``[*batch, d]``.
+        sigma: proposal standard deviation ``σ(τ)``; a float or a tensor broadcastable to
+            ``action`` (e.g. ``[*batch, 1]`` for one σ per element).
+        num_samples: ``N`` ≥ 1.
+        beta: temperature ``β`` > 0.
+        generator: optional :class:`torch.Generator` for reproducible draws.
+
+    Returns:
+        The detached estimate, with the shape of ``action``.
+    """
+    if int(num_samples) != num_samples or num_samples < 1:
+        raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
+    _check_positive("beta", beta)
+    if action.dim() < 1:
+        raise ValueError(f"action must have a trailing action dimension, got shape {tuple(action.shape)}")
+    sigma = torch.as_tensor(sigma, dtype=action.dtype, device=action.device)
+    try:
+        torch.broadcast_shapes(sigma.shape, action.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"sigma of shape {tuple(sigma.shape)} does not broadcast to action of shape {tuple(action.shape)}"
+        ) from None
+
+    action = action.detach()
+    noise = torch.randn(
+        (int(num_samples), *action.shape),
+        dtype=action.dtype,
+        device=action.device,
+        generator=generator,
+    )
+    with torch.enable_grad():
+        samples = (action + sigma * noise).requires_grad_(True)
+        energy = energy_fn(samples)
+        expected = samples.shape[:-1]
+        if energy.shape != expected:
+            raise ValueError(
+                f"energy_fn must return shape {tuple(expected)} for samples of shape "
+                f"{tuple(samples.shape)}, got {tuple(energy.shape)}"
+            )
+        # Only the action gradient is taken: no weight gradients are accumulated.
+        (grad,) = torch.autograd.grad(energy.sum(), samples)
+    log_w = torch.log_softmax(-energy.detach() / beta, dim=0)
+    weights = log_w.exp().unsqueeze(-1)
+    return -(weights * grad).sum(0).div(beta).detach()
+
+
+def episodic_to_discounted_limit(limit: float, gamma: float, horizon: int) -> float:
+    """Turn an episodic cost budget ``d`` into a per-state discounted budget.
+
+    ``h = d (1 - γ^T) / ((1 - γ) T)``: the discounted sum of a cost spread evenly as
+    ``d/T`` per step over ``T`` steps.  This is how the released ALGD code sets the
+    Safety-Gym budget for its cost critic.
+    """
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit!r}")
+    if not 0.0 < gamma <= 1.0:
+        raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+    if int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
+    if gamma == 1.0:
+        return float(limit)
+    return float(limit) * (1.0 - gamma**horizon) / ((1.0 - gamma) * horizon)
+
+
+def geometric_sigmas(sigma_min: float, sigma_max: float, num_steps: int) -> torch.Tensor:
+    """Noise levels ``σ(1..K)`` spaced geometrically, with ``σ(0) = 0`` prepended.
+
+    Returns a tensor of length ``K + 1``; index ``τ`` holds ``σ(τ)``.
+    """
+    if int(num_steps) != num_steps or num_steps < 1:
+        raise ValueError(f"num_steps (K) must be an integer >= 1, got {num_steps!r}")
+    _check_positive("sigma_min", sigma_min)
+    if not sigma_max >= sigma_min:
+        raise ValueError(f"sigma_max must be >= sigma_min ({sigma_min}), got {sigma_max!r}")
+    if num_steps == 1:
+        levels = torch.tensor([float(sigma_max)], dtype=torch.float64)
+    else:
+        levels = torch.logspace(
+            math.log10(sigma_min), math.log10(sigma_max), num_steps, dtype=torch.float64
+        )
+    return torch.cat([torch.zeros(1, dtype=torch.float64), levels])
+
+
+def ve_sde_increments(sigmas: torch.Tensor) -> torch.Tensor:
+    """``Δσ²(τ) = σ²(τ) - σ²(τ-1)`` for ``τ = 1..K`` (index ``τ``; index 0 is 0).
+
+    This is the discretised ``dσ²/dτ`` of the reverse VE-SDE, eq. (2).
+    """
+    sq = sigmas.square()
+    return torch.cat([torch.zeros_like(sq[:1]), sq[1:] - sq[:-1]])
