@@ -12,7 +12,7 @@ from .lagrangians import (
     register_lagrangian,
 )
 from .nn import EnsembleLinear, EnsembleMLP
-from .objectives import AugLagScoreTarget
+from .objectives import DUAL_SOURCES, ALGDLoss, AugLagScoreTarget
 
 __version__ = "0.1.0"
 
@@ -34,4 +34,6 @@ __all__ = [
     "EnsembleLinear",
     "EnsembleMLP",
     "AugLagScoreTarget",
+    "ALGDLoss",
+    "DUAL_SOURCES",
 ]

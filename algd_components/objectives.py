@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from tensordict import TensorDict, TensorDictBase
+from tensordict import TensorDict, TensorDictBase, TensorDictParams
 from tensordict.utils import NestedKey
 from torchrl.objectives.common import LossModule
 
@@ -14,7 +14,7 @@ from .critics import EnsembleCostValue, TwinQValue
 from .dual import DualVariable
 from .lagrangians import Lagrangian
 
-__all__ = ["AugLagScoreTarget"]
+__all__ = ["AugLagScoreTarget", "ALGDLoss", "DUAL_SOURCES"]
 
 
 class AugLagScoreTarget(LossModule):
@@ -142,3 +142,195 @@ class AugLagScoreTarget(LossModule):
             },
             batch_size=[],
         )
+
+
+DUAL_SOURCES = ("batch", "policy", "episode")
+
+
+class ALGDLoss(LossModule):
+    """The full ALGD update as one TorchRL loss (paper Alg. 1 lines 12-21).
+
+    * ``loss_qvalue``: clipped double-Q TD loss, ``y = r + γ(1-d) min_j Q'_j(s', a')``
+      with ``a' ~ π_θ(·|s')`` (lines 13-16).
+    * ``loss_cost``: each ensemble member regresses on
+      ``y_c = c + γ_c(1-d) mean_i Q'_{c,i}(s', a')`` (lines 15-16).
+    * ``loss_actor = score_coef · ||φ_θ - φ_A||² + energy_coef · mean L(s, a^0)``: the
+      score-matching loss of :class:`AugLagScoreTarget` (lines 18-20) plus, optionally,
+      the released code's pathwise term — the energy of the policy's own action,
+      back-propagated through the sampling chain with the critics frozen.
+      Paper: ``score_coef=1, energy_coef=0``; released code: ``0.1`` and ``1``.
+
+    Target critics are held as ``target_*_params`` so TorchRL's ``SoftUpdate`` updates
+    them.  The gradients of the three losses touch disjoint parameters, so their sum can
+    be back-propagated once.  λ is not stepped in ``forward``: call :meth:`step_dual`
+    after the optimiser steps; ``forward`` reports the cost estimates it may read
+    (``cost_estimate_batch`` on replay actions, ``cost_estimate_policy`` on the current
+    policy's actions).
+    """
+
+    @dataclass
+    class _AcceptedKeys:
+        """Configurable tensordict keys (TorchRL names by default)."""
+
+        observation: NestedKey = "observation"
+        action: NestedKey = "action"
+        reward: NestedKey = "reward"
+        cost: NestedKey = "cost"
+        done: NestedKey = "done"
+        terminated: NestedKey = "terminated"
+
+    default_keys = _AcceptedKeys
+    tensor_keys: _AcceptedKeys
+
+    qvalue_network: TwinQValue
+    qvalue_network_params: TensorDictParams
+    target_qvalue_network_params: TensorDictParams
+    cost_network: EnsembleCostValue
+    cost_network_params: TensorDictParams
+    target_cost_network_params: TensorDictParams
+
+    def __init__(
+        self,
+        actor: VESDEActor,
+        qvalue_network: TwinQValue,
+        cost_network: EnsembleCostValue,
+        lagrangian: Lagrangian,
+        dual: DualVariable,
+        cost_limit: float,
+        *,
+        num_samples: int = 6,
+        beta: float = 1.0,
+        gamma: float = 0.99,
+        cost_gamma: float = 0.99,
+        score_coef: float = 1.0,
+        energy_coef: float = 0.0,
+        dual_source: str = "batch",
+    ):
+        super().__init__()
+        for name, val in (("gamma", gamma), ("cost_gamma", cost_gamma)):
+            if not 0.0 <= val <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {val!r}")
+        for name, val in (("score_coef", score_coef), ("energy_coef", energy_coef)):
+            if not val >= 0.0:
+                raise ValueError(f"{name} must be >= 0, got {val!r}")
+        if score_coef == 0 and energy_coef == 0:
+            raise ValueError("score_coef and energy_coef are both 0: the actor would not learn")
+        if dual_source not in DUAL_SOURCES:
+            raise ValueError(f"unknown dual_source {dual_source!r}; choose one of {list(DUAL_SOURCES)}")
+        self.convert_to_functional(qvalue_network, "qvalue_network", create_target_params=True)
+        self.convert_to_functional(cost_network, "cost_network", create_target_params=True)
+        self.actor = actor
+        self.lagrangian = lagrangian
+        self.dual = dual
+        self.score_loss = AugLagScoreTarget(
+            actor, qvalue_network, cost_network, lagrangian, dual, cost_limit, num_samples, beta
+        )
+        self.cost_limit = float(cost_limit)
+        self.gamma, self.cost_gamma = float(gamma), float(cost_gamma)
+        self.score_coef, self.energy_coef = float(score_coef), float(energy_coef)
+        self.dual_source = dual_source
+
+    def _forward_value_estimator_keys(self, **kwargs) -> None:
+        pass
+
+    @property
+    def in_keys(self):
+        k = self.tensor_keys
+        return [k.observation, k.action, ("next", k.observation), ("next", k.reward), ("next", k.cost), ("next", k.terminated)]
+
+    @property
+    def out_keys(self):
+        return ["loss_qvalue", "loss_cost", "loss_actor", "score_loss", "energy", "cost_estimate_batch", "cost_estimate_policy", "lambda"]
+
+    def _td_targets(self, next_obs, reward, cost, not_done):
+        policy = self.actor.policy
+        with torch.no_grad():
+            next_action = policy.squash(policy.sample_chain(next_obs)[0])
+            with self.target_qvalue_network_params.to_module(self.qvalue_network):
+                q_next = self.qvalue_network.estimate(next_obs, next_action)
+            with self.target_cost_network_params.to_module(self.cost_network):
+                qc_next = self.cost_network.members(next_obs, next_action).mean(-2)
+            y_q = reward + self.gamma * not_done * q_next
+            y_c = cost + self.cost_gamma * not_done * qc_next
+        return y_q, y_c
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDict:
+        k = self.tensor_keys
+        obs, action = tensordict.get(k.observation), tensordict.get(k.action)
+        nxt = tensordict.get("next")
+        not_done = 1.0 - nxt.get(k.terminated).to(obs.dtype)
+        y_q, y_c = self._td_targets(nxt.get(k.observation), nxt.get(k.reward), nxt.get(k.cost), not_done)
+
+        q_members = self.qvalue_network.members(obs, action)
+        loss_qvalue = (q_members - y_q.unsqueeze(-2)).square().sum(-2).mean()
+        c_members = self.cost_network.members(obs, action)
+        loss_cost = (c_members - y_c.unsqueeze(-2)).square().sum(-2).mean()
+
+        sample = self.actor.policy.sample_for_training(obs, with_grad=self.energy_coef > 0)
+        score_td = TensorDict(
+            {
+                "observation": obs,
+                "noisy_action": sample["noisy_action"],
+                "noise_sigma": sample["noise_sigma"],
+                "diffusion_step": sample["diffusion_step"],
+            },
+            batch_size=obs.shape[:-1],
+        )
+        score_out = self.score_loss(score_td)
+        policy_action = sample["action"]
+        lam = self.dual.value
+        if self.energy_coef > 0:
+            # critics frozen: the pathwise term trains the actor only
+            with self.qvalue_network_params.detach().to_module(self.qvalue_network), \
+                    self.cost_network_params.detach().to_module(self.cost_network):
+                q_pi = self.qvalue_network.estimate(obs, policy_action)
+                qc_pi = self.cost_network.estimate(obs, policy_action)
+            energy = self.lagrangian(q_pi, qc_pi, lam, self.cost_limit).mean()
+            cost_policy = qc_pi.detach().mean()
+            loss_actor = self.score_coef * score_out["loss_score"] + self.energy_coef * energy
+        else:
+            with torch.no_grad():
+                qc_pi = self.cost_network.estimate(obs, policy_action)
+                energy = self.lagrangian(self.qvalue_network.estimate(obs, policy_action), qc_pi, lam, self.cost_limit).mean()
+            cost_policy = qc_pi.mean()
+            loss_actor = self.score_coef * score_out["loss_score"]
+        cost_batch = self.cost_network.reduce(c_members.detach())[1].mean()
+        return TensorDict(
+            {
+                "loss_qvalue": loss_qvalue,
+                "loss_cost": loss_cost,
+                "loss_actor": loss_actor,
+                "score_loss": score_out["loss_score"].detach(),
+                "score_target_norm": score_out["score_target_norm"],
+                "energy": energy.detach(),
+                "q_value": q_members.detach().mean(),
+                "cost_estimate_batch": cost_batch,
+                "cost_estimate_policy": cost_policy,
+                "lambda": lam.detach().clone(),
+            },
+            batch_size=[],
+        )
+
+    def step_dual(
+        self,
+        loss_td: TensorDictBase,
+        episode_cost: float | None = None,
+        episode_cost_limit: float | None = None,
+    ) -> torch.Tensor:
+        """Step λ from what :attr:`dual_source` names.
+
+        ``"batch"`` (paper Alg. 1 line 21 and the released code): ``Q̂c`` on replay-buffer
+        actions against ``h``.  ``"policy"``: ``Q̂c`` on the current policy's actions against
+        ``h``.  ``"episode"``: the mean cost of recent training episodes against the
+        episodic limit (``episode_cost`` / ``episode_cost_limit``; no step until an episode
+        has finished).
+        """
+        if self.dual_source == "batch":
+            return self.dual.step(loss_td["cost_estimate_batch"], self.cost_limit)
+        if self.dual_source == "policy":
+            return self.dual.step(loss_td["cost_estimate_policy"], self.cost_limit)
+        if episode_cost_limit is None:
+            raise ValueError("dual_source='episode' needs episode_cost_limit (the episodic budget)")
+        if episode_cost is None:
+            return self.dual.value
+        return self.dual.step(torch.tensor(float(episode_cost)), episode_cost_limit)

@@ -1,0 +1,122 @@
+"""Plot eval return, eval cost (budget dashed) and λ against frames, mean ± std over runs.
+
+    python -m algd_components.plot outputs/algd/run_a outputs/algd/run_b -o curves.png
+
+Runs whose configs differ only in ``env.seed`` form one curve; each curve is labelled by
+the config values that differ between the groups.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .envs import TASKS
+
+IGNORED_KEYS = ("env.seed", "resume", "progress_bar", "hydra", "collector.total_frames", "checkpoint", "logger.backend")
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def load_run(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
+    run_dir = Path(run_dir)
+    metrics, config = run_dir / "metrics.csv", run_dir / "config.yaml"
+    if not metrics.is_file() or not config.is_file():
+        raise ValueError(f"{run_dir}: not a run directory (needs metrics.csv and config.yaml)")
+    with open(metrics, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{metrics}: no evaluation rows yet")
+    cols = {k: np.array([float(r[k]) if r[k] not in ("", None) else np.nan for r in rows]) for k in rows[0]}
+    with open(config) as f:
+        cfg = _flatten(yaml.safe_load(f))
+    return cfg, cols
+
+
+def group_runs(run_dirs):
+    runs = [load_run(d) for d in run_dirs]
+    keys = lambda c: {k: v for k, v in c.items() if not k.startswith(IGNORED_KEYS)}  # noqa: E731
+    groups: dict[str, list] = defaultdict(list)
+    configs = [keys(c) for c, _ in runs]
+    varying = sorted({k for c in configs for k in c if any(c.get(k) != o.get(k) for o in configs)})
+    for (cfg, cols), kc in zip(runs, configs):
+        label = ", ".join(f"{k.split('.')[-1]}={kc.get(k)}" for k in varying) or str(cfg.get("env.name"))
+        groups[label].append((cfg, cols))
+    return groups
+
+
+def cost_panel(cfg: dict) -> tuple[str, float | None]:
+    """Which cost column to plot and its budget."""
+    task = TASKS.get(cfg.get("env.name"))
+    limit = cfg.get("env.cost_limit")
+    if task is None:
+        return "eval_cost", limit
+    limit = task.cost_limit if limit is None else limit
+    return ("eval_discounted_cost" if task.limit_kind == "discounted" else "eval_cost"), limit
+
+
+def plot(run_dirs, output: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = group_runs(run_dirs)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    limits = set()
+    for label, runs in groups.items():
+        cost_col, limit = cost_panel(runs[0][0])
+        limits.add((cost_col, limit))
+        n = min(len(c["frames"]) for _, c in runs)
+        frames = runs[0][1]["frames"][:n]
+        for ax, col in zip(axes, ("eval_return", cost_col, "lambda")):
+            values = np.stack([c[col][:n] for _, c in runs])
+            mean, std = np.nanmean(values, 0), np.nanstd(values, 0)
+            ax.plot(frames, mean, label=f"{label} (n={len(runs)})")
+            ax.fill_between(frames, mean - std, mean + std, alpha=0.2)
+    for cost_col, limit in limits:
+        if limit is not None:
+            axes[1].axhline(limit, ls="--", color="k", lw=1, label="cost limit")
+    titles = ("eval return", " / ".join(sorted({c for c, _ in limits})).replace("_", " "), "λ")
+    for ax, title in zip(axes, titles):
+        ax.set_title(title)
+        ax.set_xlabel("frames")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    output = Path(output)
+    fig.savefig(output, dpi=120)
+    plt.close(fig)
+    return output
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m algd_components.plot", description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", help="run directories (each with metrics.csv and config.yaml)")
+    parser.add_argument("-o", "--output", default="curves.png")
+    args = parser.parse_args(argv)
+    try:
+        print(plot(args.runs, args.output))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Pieces every recipe shares: config checks, evaluation, metrics.csv, checkpoints.
+
+Nothing here is ALGD-specific; baselines built from the same parts reuse it.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import tempfile
+from collections import deque
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+from tensordict import TensorDictBase
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+__all__ = [
+    "ConfigError",
+    "require",
+    "pick_device",
+    "evaluate",
+    "EpisodeTracker",
+    "MetricsCSV",
+    "METRIC_COLUMNS",
+    "atomic_save",
+    "atomic_save_text",
+    "rng_state",
+    "set_rng_state",
+    "resolve_checkpoint",
+]
+
+
+class ConfigError(ValueError):
+    """A bad config value; recipes print its message and exit with status 2."""
+
+
+def require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    """Raise :class:`ConfigError` naming ``key``, the bad ``value`` and what is allowed."""
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def pick_device(name: str | None) -> torch.device:
+    """``""``/``None`` → CUDA when available, else CPU; otherwise the named device."""
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"network.device={name!r} is not a device; use '', 'cpu' or 'cuda[:N]'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"network.device={name!r} but CUDA is not available here; use '' or 'cpu'")
+    return dev
+
+
+@torch.no_grad()
+def evaluate(env, policy, num_episodes: int, max_steps: int, gamma: float) -> dict[str, float]:
+    """Deterministic episodes (``ExplorationType.DETERMINISTIC``) on ``env``.
+
+    Returns the mean episode return, episode cost and discounted cost
+    (``Σ_t γ^t c_t``, what the paper reports on the continuous velocity tasks).
+    """
+    returns, costs, disc = [], [], []
+    with set_exploration_type(ExplorationType.DETERMINISTIC):
+        for _ in range(num_episodes):
+            td = env.rollout(max_steps, policy, break_when_any_done=True, auto_cast_to_device=True)
+            r = td["next", "reward"].flatten().double()
+            c = td["next", "cost"].flatten().double()
+            discount = gamma ** torch.arange(c.numel(), dtype=torch.float64)
+            returns.append(r.sum().item())
+            costs.append(c.sum().item())
+            disc.append((discount * c).sum().item())
+    return {
+        "eval_return": float(np.mean(returns)),
+        "eval_cost": float(np.mean(costs)),
+        "eval_discounted_cost": float(np.mean(disc)),
+    }
+
+
+class EpisodeTracker:
+    """Return and cost of the most recent finished training episodes."""
+
+    def __init__(self, window: int = 10):
+        self.returns: deque[float] = deque(maxlen=window)
+        self.costs: deque[float] = deque(maxlen=window)
+
+    def update(self, data: TensorDictBase) -> None:
+        done = data["next", "done"].reshape(-1)
+        if done.any():
+            self.returns.extend(data["next", "episode_reward"].reshape(-1)[done].tolist())
+            self.costs.extend(data["next", "episode_cost"].reshape(-1)[done].tolist())
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.returns)) if self.returns else math.nan
+
+    @property
+    def mean_cost(self) -> float | None:
+        return float(np.mean(self.costs)) if self.costs else None
+
+    def state_dict(self) -> dict:
+        return {"returns": list(self.returns), "costs": list(self.costs)}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.returns.clear(), self.returns.extend(state["returns"])
+        self.costs.clear(), self.costs.extend(state["costs"])
+
+
+METRIC_COLUMNS = [
+    "frames",
+    "eval_return",
+    "eval_cost",
+    "eval_discounted_cost",
+    "train_episode_return",
+    "train_episode_cost",
+    "lambda",
+    "loss_qvalue",
+    "loss_cost",
+    "loss_actor",
+    "score_loss",
+    "energy",
+    "cost_estimate_batch",
+    "cost_estimate_policy",
+    "updates",
+    "updates_per_s",
+    "frames_per_s",
+    "wall_time_s",
+]
+
+
+class MetricsCSV:
+    """``metrics.csv``: one row per evaluation, appended and flushed row by row.
+
+    On resume, rows past the checkpoint's frame count (written after the last checkpoint
+    of a killed run) are dropped so the file describes one consistent run.
+    """
+
+    def __init__(self, path: str | Path, columns: Iterable[str] = METRIC_COLUMNS, resume_frames: int | None = None):
+        self.path = Path(path)
+        self.columns = list(columns)
+        if resume_frames is not None and self.path.exists():
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(float(r["frames"])) <= resume_frames]
+            self._rewrite(rows)
+        elif not self.path.exists():
+            self._rewrite([])
+
+    def _rewrite(self, rows):
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".metrics", suffix=".tmp")
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.path)
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore").writerow(
+                {k: ("" if v is None else v) for k, v in row.items()}
+            )
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``:
+    a crash leaves either the old or the new checkpoint, never a truncated one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resolve_checkpoint(resume: str) -> Path:
+    """``resume`` may name a checkpoint file or a run directory holding ``checkpoint.pt``."""
+    p = Path(resume).expanduser()
+    if p.is_dir():
+        p = p / "checkpoint.pt"
+    if not p.is_file():
+        raise ConfigError(f"resume={resume!r}: no checkpoint found (expected a run directory with checkpoint.pt, or a .pt file)")
+    return p
+
+
+def atomic_save_text(text: str, path: str | Path) -> None:
+    """Write ``text`` to ``path`` via a temp file and rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)

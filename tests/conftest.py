@@ -1,0 +1,47 @@
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Tiny but real settings: every recipe test runs on a real env for a few hundred frames.
+FAST = [
+    "collector.total_frames=300",
+    "collector.init_random_frames=100",
+    "collector.frames_per_batch=50",
+    "logger.eval_iter=150",
+    "logger.eval_episodes=1",
+    "checkpoint.interval=150",
+    "env.max_episode_steps=50",
+    "optim.batch_size=32",
+    "algd.mc_samples=2",
+    "algd.ensemble_size=2",
+    "network.critic_hidden=[32,32]",
+    "network.actor_hidden=[32,32]",
+    "network.device=cpu",
+    "progress_bar=false",
+    "replay_buffer.size=5000",
+]
+
+
+def load_recipe(name: str):
+    """Import recipes/<name>/train.py under a unique module name."""
+    path = ROOT / "recipes" / name / "train.py"
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}_train", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def make_cfg(recipe: str, overrides):
+    with initialize_config_dir(str(ROOT / "recipes" / recipe), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.fixture(scope="session")
+def algd_recipe():
+    return load_recipe("algd")
