@@ -22,6 +22,10 @@ class ScoreNetwork(nn.Module):
     """``φ_θ(s, a^τ, τ)``: an MLP over ``[s, a^τ, e(τ)]`` (paper Table 3).
 
     ``e`` is a learned ``Embedding(K, time_embed_dim)``; ``step`` holds ``τ ∈ 1..K``.
+    The first layer ``Linear(d_s + d_a + d_e → h)`` is applied as the sum of its three
+    column blocks, so a sampling chain projects the observation once (not ``K`` times) and
+    the time embedding once per step value (not once per batch element):
+    :meth:`observation_features` + :meth:`from_features` equal :meth:`forward` exactly.
     """
 
     def __init__(
@@ -34,20 +38,36 @@ class ScoreNetwork(nn.Module):
         activation_class: type[nn.Module] = nn.ReLU,
     ):
         super().__init__()
+        num_cells = list(num_cells)
+        if not num_cells:
+            raise ValueError("num_cells (score network hidden sizes) needs at least one layer")
         self.num_steps = num_steps
+        self.obs_dim, self.action_dim = obs_dim, action_dim
         self.time_embedding = nn.Embedding(num_steps, time_embed_dim)
+        self.input_layer = nn.Linear(obs_dim + action_dim + time_embed_dim, num_cells[0])
+        self.activation = activation_class()
         self.mlp = MLP(
-            in_features=obs_dim + action_dim + time_embed_dim,
+            in_features=num_cells[0],
             out_features=action_dim,
-            num_cells=list(num_cells),
+            num_cells=num_cells[1:],
             activation_class=activation_class,
         )
 
+    def observation_features(self, observation: torch.Tensor) -> torch.Tensor:
+        """The observation's share of the first layer (bias included)."""
+        w = self.input_layer.weight
+        return nn.functional.linear(observation, w[:, : self.obs_dim], self.input_layer.bias)
+
+    def from_features(self, obs_features: torch.Tensor, noisy_action: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        w = self.input_layer.weight
+        a0 = self.obs_dim + self.action_dim
+        # e(τ) W_e for the K step values, then one row per element by indexing
+        time_features = self.time_embedding.weight @ w[:, a0:].T
+        h = obs_features + noisy_action @ w[:, self.obs_dim : a0].T + time_features[step - 1]
+        return self.mlp(self.activation(h))
+
     def forward(self, observation: torch.Tensor, noisy_action: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-        emb = self.time_embedding(step - 1)
-        batch = torch.broadcast_shapes(observation.shape[:-1], noisy_action.shape[:-1], emb.shape[:-1])
-        parts = [t.expand(*batch, t.shape[-1]) for t in (observation, noisy_action, emb)]
-        return self.mlp(torch.cat(parts, -1))
+        return self.from_features(self.observation_features(observation), noisy_action, step)
 
 
 class VESDEPolicy(nn.Module):
@@ -113,10 +133,11 @@ class VESDEPolicy(nn.Module):
             noise = torch.randn((K + 1, *shape), device=dev, dtype=dt, generator=generator)
             u = self.sigmas[K] * noise[K]
         states = [u]
+        obs_features = self.score_network.observation_features(observation)
         for tau in range(K, 0, -1):
             step = torch.full(batch, tau, dtype=torch.long, device=dev)
             d2 = self.sigma_sq_increments[tau]
-            u = u + d2 * self.score_network(observation, u, step)
+            u = u + d2 * self.score_network.from_features(obs_features, u, step)
             if noise is not None:
                 u = u + d2.sqrt() * noise[tau - 1]
             states.append(u)

@@ -85,35 +85,54 @@ class EnsembleMLP(nn.Module):
         self.activation = activation_class()
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        if len(inputs) > 1:
-            batch = torch.broadcast_shapes(*(t.shape[:-1] for t in inputs))
-            inputs = [t.expand(*batch, t.shape[-1]) for t in inputs]
-        x = torch.cat(inputs, -1) if len(inputs) > 1 else inputs[0]
-        if x.shape[-1] != self.in_features:
+        sizes = [t.shape[-1] for t in inputs]
+        if sum(sizes) != self.in_features:
             raise ValueError(
-                f"inputs concatenate to {x.shape[-1]} features, expected in_features={self.in_features}"
+                f"inputs concatenate to {sum(sizes)} features, expected in_features={self.in_features}"
             )
-        batch = x.shape[:-1]
-        x = x.reshape(-1, self.in_features)
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = self.activation(x)
+        batch = torch.broadcast_shapes(*(t.shape[:-1] for t in inputs))
+        x = self._first_layer(inputs, sizes, batch)
+        for layer in self.layers[1:]:
+            x = layer(self.activation(x))
         # [M, N, out] -> [*batch, M, out]
         return x.transpose(0, 1).reshape(*batch, self.num_members, self.out_features)
+
+    def _first_layer(self, inputs, sizes, batch) -> torch.Tensor:
+        """First layer as a sum of per-input products, each on its own batch shape.
+
+        With an observation ``[B, o]`` and Monte-Carlo actions ``[N, B, a]`` the
+        observation's share is computed once per ``B`` instead of ``N·B`` times, and the
+        gradient w.r.t. the actions only involves the action columns.  Equal to
+        ``cat(inputs) @ W + b``.
+        """
+        first, m = self.layers[0], self.num_members
+        if len(inputs) == 1:
+            return first(inputs[0].reshape(-1, sizes[0]))
+        out = first.out_features
+        h, offset = None, 0
+        for t, d in zip(inputs, sizes):
+            tb = t.shape[:-1]
+            part = torch.matmul(t.reshape(-1, d), first.weight[:, offset : offset + d])  # [M, n_t, out]
+            part = part.reshape(m, *([1] * (len(batch) - len(tb))), *tb, out)  # right-aligned batch dims
+            h = part if h is None else h + part
+            offset += d
+        h = h + first.bias.reshape(m, *([1] * len(batch)), out)
+        return h.expand(m, *batch, out).reshape(m, -1, out)
 
     def member(self, index: int) -> nn.Sequential:
         """A standalone ``nn.Sequential`` copy of member ``index`` (for inspection/tests)."""
         mods = []
+        device = self.layers[0].weight.device
         for i, layer in enumerate(self.layers):
-            lin = nn.Linear(layer.in_features, layer.out_features)
+            # built on the meta device: no initialisation, so no global RNG draws
+            lin = nn.Linear(layer.in_features, layer.out_features, device="meta").to_empty(device=device)
             with torch.no_grad():
                 lin.weight.copy_(layer.weight[index].T)
                 lin.bias.copy_(layer.bias[index, 0])
             mods.append(lin)
             if i < len(self.layers) - 1:
                 mods.append(type(self.activation)())
-        return nn.Sequential(*mods).to(self.layers[0].weight.device)
+        return nn.Sequential(*mods)
 
     def param_groups(self, weight_decay: Sequence[float] | float = 0.0, **group_kwargs) -> list[dict]:
         """Optimizer parameter groups, one per layer, with per-layer weight decay.

@@ -31,6 +31,7 @@ __all__ = [
     "rng_state",
     "set_rng_state",
     "resolve_checkpoint",
+    "update_step",
 ]
 
 
@@ -216,3 +217,24 @@ def atomic_save_text(text: str, path: str | Path) -> None:
         f.write(text)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+def update_step(loss, optimizers: Mapping[str, torch.optim.Optimizer], target_updater, batch: TensorDictBase, **dual_kwargs) -> TensorDictBase:
+    """One gradient update as every recipe does it.
+
+    ``loss(batch)`` → backward of the sum of its ``loss_*`` entries (the ALGD and baseline
+    losses keep their parameter sets disjoint, so one backward serves every optimiser) →
+    each optimiser steps → ``target_updater.step()`` → ``loss.step_dual(loss_td, **dual_kwargs)``
+    when the loss has a dual variable.  Returns the detached loss tensordict.
+    """
+    loss_td = loss(batch)
+    for opt in optimizers.values():
+        opt.zero_grad(set_to_none=True)
+    sum(v for k, v in loss_td.items() if k.startswith("loss_")).backward()
+    for opt in optimizers.values():
+        opt.step()
+    if target_updater is not None:
+        target_updater.step()
+    if hasattr(loss, "step_dual"):
+        loss.step_dual(loss_td, **dual_kwargs)
+    return loss_td.detach()

@@ -230,3 +230,11 @@ def test_score_loss_set_keys():
     td.update({k: out[k] for k in ("noisy_action", "diffusion_step", "noise_sigma")})
     assert torch.isfinite(loss(td)["loss_score"])
     assert "obs" in loss.in_keys
+
+
+def test_score_network_split_first_layer_equals_concatenated_mlp():
+    net = A.ScoreNetwork(5, 3, num_steps=4, num_cells=(16, 16), time_embed_dim=8)
+    obs, u, step = torch.randn(7, 5), torch.randn(7, 3), torch.randint(1, 5, (7,))
+    x = torch.cat([obs, u, net.time_embedding(step - 1)], -1)
+    ref = net.mlp(net.activation(net.input_layer(x)))
+    assert torch.allclose(net(obs, u, step), ref, atol=1e-6)

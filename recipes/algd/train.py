@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import utils  # noqa: E402
 
-from algd_components.training import ConfigError, EpisodeTracker, MetricsCSV, evaluate, pick_device  # noqa: E402
+from algd_components.training import ConfigError, EpisodeTracker, MetricsCSV, evaluate, pick_device, update_step  # noqa: E402
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -32,7 +32,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     device = pick_device(cfg.network.device)
     torch.manual_seed(cfg.env.seed)
     train_env, eval_env, task, max_steps, h = utils.make_envs(cfg)
-    actor, qvalue, cost = utils.make_modules(cfg, train_env, device)
+    actor, qvalue, cost = utils.make_modules(cfg, train_env.observation_spec["observation"].shape[-1], train_env.action_spec, device)
     loss, target_updater = utils.make_loss(cfg, actor, qvalue, cost, h, device)
     optimizers = utils.make_optimizers(cfg, actor, qvalue, cost)
     replay_buffer = utils.make_replay_buffer(cfg, device)
@@ -57,18 +57,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         if state["frames"] >= cfg.collector.init_random_frames:
             t0 = time.time()
             for _ in range(max(1, round(data.numel() * cfg.optim.utd_ratio))):
-                loss_td = loss(replay_buffer.sample())
-                for opt in optimizers.values():
-                    opt.zero_grad(set_to_none=True)
-                (loss_td["loss_qvalue"] + loss_td["loss_cost"] + loss_td["loss_actor"]).backward()
-                for opt in optimizers.values():
-                    opt.step()
-                target_updater.step()
-                loss.step_dual(loss_td, episodes.mean_cost, episode_limit)
+                loss_td = update_step(loss, optimizers, target_updater, replay_buffer.sample(),
+                                      episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit)
                 window["updates"] += 1
                 state["updates"] += 1
             window["update_s"] += time.time() - t0
-            state["last_losses"] = {k: v.item() for k, v in loss_td.detach().items()}
+            state["last_losses"] = {k: v.item() for k, v in loss_td.items()}
         collector.update_policy_weights_()
         state["wall_time_s"] = time.time() - run_start
         done = state["frames"] >= cfg.collector.total_frames

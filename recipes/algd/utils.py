@@ -96,12 +96,11 @@ def make_envs(cfg: DictConfig):
     return train_env, eval_env, task, steps, h
 
 
-def make_modules(cfg: DictConfig, env, device):
-    obs_dim = env.observation_spec["observation"].shape[-1]
-    act_dim = env.action_spec.shape[-1]
+def make_modules(cfg: DictConfig, obs_dim: int, action_spec, device):
+    act_dim = action_spec.shape[-1]
     a, n = cfg.algd, cfg.network
     actor = A.VESDEActor(
-        obs_dim, act_dim, action_spec=env.action_spec, num_steps=a.diffusion_steps,
+        obs_dim, act_dim, action_spec=action_spec, num_steps=a.diffusion_steps,
         sigma_min=a.sigma_min, sigma_max=a.sigma_max, num_cells=list(n.actor_hidden), time_embed_dim=n.time_embed_dim,
     )
     qvalue = A.TwinQValue(obs_dim, act_dim, num_cells=list(n.critic_hidden))

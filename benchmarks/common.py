@@ -1,0 +1,68 @@
+"""Shared helpers for the benchmarks: config composition, FLOP counting, matmul rate."""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "recipes" / "algd"))
+
+
+def compose_recipe_config(overrides):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(ROOT / "recipes" / "algd"), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+class _NoModuleTracker:
+    parents = {"Global"}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        return False
+
+
+class GlobalFlopCounter(FlopCounterMode):
+    """``torch.utils.flop_counter.FlopCounterMode`` (same op registry and formulas) without
+    its per-module attribution, whose module tracker cannot walk ``TensorDictParams``."""
+
+    def __init__(self):
+        super().__init__(display=False)
+        self.mod_tracker = _NoModuleTracker()
+
+    def by_op(self) -> dict[str, float]:
+        return {str(k): v for k, v in self.get_flop_counts().get("Global", {}).items()}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_ms(fn, device, repeats: int, warmup: int) -> tuple[float, list[float]]:
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times), times
+
+
+def matmul_gflops(device: torch.device, dtype=torch.float32, n: int = 2048, repeats: int = 10) -> float:
+    """Dense n×n matmul rate (GFLOP/s): the machine's practical ceiling for MLP work."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    ms, _ = median_ms(lambda: torch.mm(a, b), device, repeats, 3)
+    return 2 * n**3 / (ms * 1e-3) / 1e9

@@ -1,0 +1,110 @@
+"""Time full ALGD updates built exactly as the recipe builds them.
+
+    .venv/bin/python benchmarks/update_throughput.py                      # paper config, HalfCheetah sizes
+    .venv/bin/python benchmarks/update_throughput.py --mc-samples 4 --ensemble-size 4 --json
+
+One update = replay-buffer sample → ALGDLoss → backward → optimiser steps → target update →
+dual step (``algd_components.training.update_step``, what recipes/algd/train.py calls).
+Also reports the update's FLOPs (``torch.utils.flop_counter``) and the dense fp32 matmul rate
+measured in the same run, so the achieved fraction is comparable across drifting machines.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+
+import torch
+from tensordict import TensorDict
+from torchrl.data import Bounded
+
+from common import GlobalFlopCounter, compose_recipe_config, matmul_gflops, median_ms
+
+import utils as recipe  # recipes/algd/utils.py
+from algd_components.training import pick_device, update_step
+
+
+def build(args, device):
+    overrides = [
+        f"algd={args.preset}",
+        f"optim.batch_size={args.batch_size}",
+        f"algd.diffusion_steps={args.diffusion_steps}",
+        f"algd.mc_samples={args.mc_samples}",
+        f"algd.ensemble_size={args.ensemble_size}",
+        "replay_buffer.size=20000",
+        f"network.device={device}",
+    ]
+    cfg = compose_recipe_config(overrides)
+    spec = Bounded(low=-1.0, high=1.0, shape=(args.act_dim,))
+    actor, qvalue, cost = recipe.make_modules(cfg, args.obs_dim, spec, device)
+    loss, target_updater = recipe.make_loss(cfg, actor, qvalue, cost, h=2.5, device=device)
+    optimizers = recipe.make_optimizers(cfg, actor, qvalue, cost)
+    rb = recipe.make_replay_buffer(cfg, device)
+    n, o, a = 10_000, args.obs_dim, args.act_dim
+    rb.extend(TensorDict({
+        "observation": torch.randn(n, o), "action": torch.rand(n, a) * 2 - 1,
+        "next": {"observation": torch.randn(n, o), "reward": torch.randn(n, 1), "cost": (torch.rand(n, 1) < 0.1).float(),
+                 "terminated": torch.zeros(n, 1, dtype=torch.bool)},
+    }, batch_size=[n]).to(device))
+    return cfg, loss, target_updater, optimizers, rb
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--diffusion-steps", type=int, default=5)
+    p.add_argument("--mc-samples", type=int, default=6)
+    p.add_argument("--ensemble-size", type=int, default=6)
+    p.add_argument("--obs-dim", type=int, default=17)
+    p.add_argument("--act-dim", type=int, default=6)
+    p.add_argument("--preset", choices=["code", "paper"], default="code")
+    p.add_argument("--device", default="")
+    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast the update")
+    p.add_argument("--compile", action="store_true", help="torch.compile the critics and the score network")
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    torch.manual_seed(0)
+    cfg, loss, target_updater, optimizers, rb = build(args, device)
+    if args.compile:
+        from algd_components.compile import compile_modules
+        compile_modules(loss)
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bf16" else contextlib.nullcontext())
+
+    def one_update():
+        with autocast:
+            update_step(loss, optimizers, target_updater, rb.sample())
+
+    ms, times = median_ms(one_update, device, args.repeats, args.warmup)
+    counter = GlobalFlopCounter()
+    with counter:
+        one_update()
+    flops = counter.get_total_flops()
+    peak = matmul_gflops(device)
+    achieved = flops / (ms * 1e-3) / 1e9
+    result = {
+        "ms_per_update": round(ms, 3),
+        "ms_min": round(min(times), 3),
+        "gflop_per_update": round(flops / 1e9, 4),
+        "achieved_gflops": round(achieved, 2),
+        "matmul_fp32_gflops": round(peak, 2),
+        "fraction_of_matmul_rate": round(achieved / peak, 3),
+        "flops_by_op_gflop": {k: round(v / 1e9, 4) for k, v in counter.by_op().items()},
+        "settings": {**{k: v for k, v in vars(args).items() if k != "json"}, "device": str(device),
+                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.processor() or platform.machine()},
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:28s} {v}")
+
+
+if __name__ == "__main__":
+    main()
