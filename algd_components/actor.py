@@ -58,12 +58,17 @@ class ScoreNetwork(nn.Module):
         w = self.input_layer.weight
         return nn.functional.linear(observation, w[:, : self.obs_dim], self.input_layer.bias)
 
-    def from_features(self, obs_features: torch.Tensor, noisy_action: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    def from_features(self, obs_features: torch.Tensor, noisy_action: torch.Tensor, step: torch.Tensor | int) -> torch.Tensor:
+        """``step``: a tensor of per-element steps, or one ``int`` shared by the batch."""
         w = self.input_layer.weight
         a0 = self.obs_dim + self.action_dim
-        # e(τ) W_e for the K step values, then one row per element by indexing
+        # e(τ) W_e for the K step values, then one row per element
         time_features = self.time_embedding.weight @ w[:, a0:].T
-        h = obs_features + noisy_action @ w[:, self.obs_dim : a0].T + time_features[step - 1]
+        if isinstance(step, int):
+            time_part = time_features[step - 1]
+        else:
+            time_part = nn.functional.embedding(step - 1, time_features)  # backward: no index_put
+        h = noisy_action @ w[:, self.obs_dim : a0].T + (obs_features + time_part)
         return self.mlp(self.activation(h))
 
     def forward(self, observation: torch.Tensor, noisy_action: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
@@ -135,9 +140,8 @@ class VESDEPolicy(nn.Module):
         states = [u]
         obs_features = self.score_network.observation_features(observation)
         for tau in range(K, 0, -1):
-            step = torch.full(batch, tau, dtype=torch.long, device=dev)
             d2 = self.sigma_sq_increments[tau]
-            u = u + d2 * self.score_network.from_features(obs_features, u, step)
+            u = u + d2 * self.score_network.from_features(obs_features, u, tau)
             if noise is not None:
                 u = u + d2.sqrt() * noise[tau - 1]
             states.append(u)

@@ -123,9 +123,9 @@ def make_loss(cfg: DictConfig, actor, qvalue, cost, h: float, device):
 def make_optimizers(cfg: DictConfig, actor, qvalue, cost) -> dict[str, torch.optim.Optimizer]:
     o = cfg.optim
     return {
-        "actor": torch.optim.Adam(actor.parameters(), lr=o.lr),
-        "qvalue": torch.optim.Adam(qvalue.parameters(), lr=o.lr),
-        "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=list(o.cost_weight_decay)), lr=o.cost_lr),
+        "actor": torch.optim.Adam(actor.parameters(), lr=o.lr, fused=True),
+        "qvalue": torch.optim.Adam(qvalue.parameters(), lr=o.lr, fused=True),
+        "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=list(o.cost_weight_decay)), lr=o.cost_lr, fused=True),
     }
 
 
