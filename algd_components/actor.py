@@ -75,6 +75,15 @@ class ScoreNetwork(nn.Module):
         return self.from_features(self.observation_features(observation), noisy_action, step)
 
 
+def _per_dimension(bound, action_dim: int) -> torch.Tensor:
+    """A bound as one value per action dimension; a batched env's spec (``[n_envs, d]``)
+    repeats the same row, and the first is taken."""
+    bound = torch.as_tensor(bound, dtype=torch.float32)
+    if bound.dim() > 1:
+        bound = bound.reshape(-1, bound.shape[-1])[0]
+    return bound.expand(action_dim).clone()
+
+
 class VESDEPolicy(nn.Module):
     """Reverse VE-SDE sampler: observation → action.
 
@@ -101,8 +110,7 @@ class VESDEPolicy(nn.Module):
         if int(num_steps) != num_steps or num_steps < 1:
             raise ValueError(f"num_steps (K) must be an integer >= 1, got {num_steps!r}")
         self.obs_dim, self.action_dim, self.num_steps = obs_dim, action_dim, int(num_steps)
-        low = torch.as_tensor(action_low, dtype=torch.float32).expand(action_dim).clone()
-        high = torch.as_tensor(action_high, dtype=torch.float32).expand(action_dim).clone()
+        low, high = (_per_dimension(b, action_dim) for b in (action_low, action_high))
         if not (torch.isfinite(low).all() and torch.isfinite(high).all() and (high > low).all()):
             raise ValueError(f"action bounds must be finite with high > low, got low={low.tolist()} high={high.tolist()}")
         sigmas = F.geometric_sigmas(sigma_min, sigma_max, self.num_steps)

@@ -129,6 +129,7 @@ METRIC_COLUMNS = [
     "updates",
     "updates_per_s",
     "frames_per_s",
+    "update_time_fraction",
     "wall_time_s",
 ]
 

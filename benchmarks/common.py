@@ -60,9 +60,11 @@ def median_ms(fn, device, repeats: int, warmup: int) -> tuple[float, list[float]
     return statistics.median(times), times
 
 
-def matmul_gflops(device: torch.device, dtype=torch.float32, n: int = 2048, repeats: int = 10) -> float:
-    """Dense n×n matmul rate (GFLOP/s): the machine's practical ceiling for MLP work."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
+def matmul_gflops(device: torch.device, dtype=torch.float32, n: int = 2048, repeats: int = 10, shape=None) -> float:
+    """Dense matmul rate (GFLOP/s) of ``[n, k] × [k, m]`` (default ``n = k = m = 2048``):
+    the machine's practical ceiling for MLP work."""
+    n, k, m = shape or (n, n, n)
+    a = torch.randn(n, k, device=device, dtype=dtype)
+    b = torch.randn(k, m, device=device, dtype=dtype)
     ms, _ = median_ms(lambda: torch.mm(a, b), device, repeats, 3)
-    return 2 * n**3 / (ms * 1e-3) / 1e9
+    return 2 * n * k * m / (ms * 1e-3) / 1e9

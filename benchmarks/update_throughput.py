@@ -95,6 +95,9 @@ def main(argv=None):
         "achieved_gflops": round(achieved, 2),
         "matmul_fp32_gflops": round(peak, 2),
         "fraction_of_matmul_rate": round(achieved / peak, 3),
+        # the critics' typical product, [4096, 256] x [256, 256], in both precisions
+        "matmul_4096x256x256_gflops": {str(dt).replace("torch.", ""): round(matmul_gflops(device, dt, shape=(4096, 256, 256)), 1)
+                                       for dt in (torch.float32, torch.bfloat16)},
         "flops_by_op_gflop": {k: round(v / 1e9, 4) for k, v in counter.by_op().items()},
         "settings": {**{k: v for k, v in vars(args).items() if k != "json"}, "device": str(device),
                      "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.processor() or platform.machine()},

@@ -153,3 +153,34 @@ def test_env_list_cli():
     assert proc.returncode == 0
     for name in ("SafetyPointButton1-v0", "SafetyCarPush2-v0", "SafetyHumanoidVelocity-v1", "Ant-v4"):
         assert name in proc.stdout
+
+
+def test_batched_envs_run(algd_recipe, tmp_path):
+    out, state = run(algd_recipe, tmp_path, "env.name=SafetyHalfCheetahVelocity-v1", "env.num_envs=2", "env.vectorize=serial")
+    assert state["frames"] == 300
+    assert all(math.isfinite(float(r["loss_qvalue"])) for r in read_metrics(out))
+
+
+def test_update_benchmark_smoke():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/update_throughput.py"), "--batch-size", "16", "--mc-samples", "2",
+         "--ensemble-size", "2", "--repeats", "2", "--warmup", "1", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import json
+
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["ms_per_update"] > 0 and result["gflop_per_update"] > 0
+    assert result["settings"]["mc_samples"] == 2
+
+
+def test_resume_fills_keys_added_since_the_checkpoint(algd_recipe, tmp_path):
+    out, _ = run(algd_recipe, tmp_path, "env.name=SafetyHalfCheetahVelocity-v1", "collector.total_frames=150",
+                 "lagrangian=custom", "lagrangian._target_=custom_lagrangian.HingePenalty")
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    del ckpt["config"]["compile"], ckpt["config"]["env"]["num_envs"]  # as written by an older version
+    torch.save(ckpt, out / "checkpoint.pt")
+    cfg = make_cfg("algd", [*FAST, f"resume={out}", "collector.total_frames=200", "collector.frames_per_batch=50"])
+    state = algd_recipe.train(cfg, tmp_path / "ignored")
+    assert state["frames"] == 200

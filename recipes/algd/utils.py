@@ -36,6 +36,8 @@ def validate_config(cfg: DictConfig) -> None:
         (cfg.env.max_episode_steps is None or (_int(cfg.env.max_episode_steps) and cfg.env.max_episode_steps >= 1), "env.max_episode_steps", cfg.env.max_episode_steps, "an integer >= 1 or null"),
         (cfg.env.cost_limit is None or (_num(cfg.env.cost_limit) and cfg.env.cost_limit >= 0), "env.cost_limit", cfg.env.cost_limit, "a number >= 0 or null"),
         (_int(cfg.env.seed), "env.seed", cfg.env.seed, "an integer"),
+        (_int(cfg.env.num_envs) and cfg.env.num_envs >= 1, "env.num_envs", cfg.env.num_envs, "an integer >= 1"),
+        (cfg.env.vectorize in ("parallel", "serial"), "env.vectorize", cfg.env.vectorize, "'parallel' or 'serial'"),
         (_int(c.total_frames) and c.total_frames >= 1, "collector.total_frames", c.total_frames, "an integer >= 1"),
         (_int(c.init_random_frames) and c.init_random_frames >= 0, "collector.init_random_frames", c.init_random_frames, "an integer >= 0"),
         (_int(c.frames_per_batch) and c.frames_per_batch >= 1, "collector.frames_per_batch", c.frames_per_batch, "an integer >= 1"),
@@ -90,10 +92,24 @@ def make_envs(cfg: DictConfig):
     """Train env, eval env, the task spec, the episode length and the critic budget h."""
     task = get_task(cfg.env.name)
     steps = cfg.env.max_episode_steps or task.max_episode_steps
-    train_env = make_env(task.name, seed=cfg.env.seed, max_episode_steps=steps)
+    train_env = make_batched_env(task.name, cfg.env.num_envs, cfg.env.vectorize, cfg.env.seed, steps)
     eval_env = make_env(task.name, seed=cfg.env.seed + 10_000, max_episode_steps=steps)
     h = cost_limit_for_critic(task, cfg.optim.cost_gamma, steps, cfg.env.cost_limit)
     return train_env, eval_env, task, steps, h
+
+
+def make_batched_env(name: str, num_envs: int, vectorize: str, seed: int, steps: int):
+    """One env, or ``num_envs`` copies in a TorchRL ``ParallelEnv`` (worker processes) or
+    ``SerialEnv`` (one process); worker ``i`` is seeded ``seed + i``."""
+    from torchrl.envs import EnvCreator, ParallelEnv, SerialEnv
+
+    if num_envs == 1:
+        return make_env(name, seed=seed, max_episode_steps=steps)
+    batched = (ParallelEnv if vectorize == "parallel" else SerialEnv)(
+        num_envs, EnvCreator(lambda: make_env(name, max_episode_steps=steps))
+    )
+    batched.set_seed(seed)
+    return batched
 
 
 def make_modules(cfg: DictConfig, obs_dim: int, action_spec, device):
@@ -168,11 +184,23 @@ def resolve_run(cfg: DictConfig, run_dir):
     except Exception as err:
         raise ConfigError(f"resume={cfg.resume!r}: {path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
     total = cfg.collector.total_frames
-    cfg = OmegaConf.create(ckpt["config"])
+    # the checkpoint's values win; keys added to config.yaml since it was written take their defaults
+    cfg = _fill_missing(OmegaConf.create(ckpt["config"]), cfg)
     cfg.collector.total_frames = total
     require(_int(total) and total > ckpt["state"]["frames"], "collector.total_frames", total,
             f"an integer above the checkpoint's {ckpt['state']['frames']} frames when resuming")
     return cfg, ckpt, path.parent
+
+
+def _fill_missing(saved: DictConfig, current: DictConfig) -> DictConfig:
+    """Add to ``saved`` the keys it lacks from ``current``; the Lagrangian node is taken
+    whole from ``saved`` (its keys depend on the class it builds)."""
+    for key in current:
+        if key not in saved:
+            saved[key] = current[key]
+        elif key != "lagrangian" and OmegaConf.is_dict(saved[key]) and OmegaConf.is_dict(current[key]):
+            _fill_missing(saved[key], current[key])
+    return saved
 
 
 def save_config(cfg: DictConfig, run_dir, resumed: bool) -> None:
@@ -228,6 +256,7 @@ def metrics_row(state, eval_row, episodes, window, lam) -> dict:
         "updates": state["updates"],
         "updates_per_s": window["updates"] / window["update_s"] if window["update_s"] else None,
         "frames_per_s": window["frames"] / (now - window["start"]),
+        "update_time_fraction": window["update_s"] / (now - window["start"]),
         "wall_time_s": state["wall_time_s"],
     }
 

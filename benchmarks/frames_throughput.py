@@ -1,0 +1,106 @@
+"""Frames per second of the ALGD recipe: collection alone, end to end, and actor latency.
+
+    .venv/bin/python benchmarks/frames_throughput.py                       # both tasks, 1/2/4 envs
+    .venv/bin/python benchmarks/frames_throughput.py --tasks SafetyHalfCheetahVelocity-v1 --num-envs 1 --json
+
+* collection: TorchRL ``Collector`` stepping the env(s) with the VES-DE actor (no updates);
+* end to end: ``recipes/algd/train.py``'s ``train()`` for ``--e2e-frames`` frames after
+  ``--e2e-random`` random ones, reporting frames/s and the fraction of wall time in updates
+  (from its metrics.csv);
+* actor latency: one stochastic K-step sample for a batch of 1 and of ``num_envs``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import tempfile
+import time
+
+import torch
+from tensordict import TensorDict
+
+from common import compose_recipe_config, median_ms
+
+import train as recipe_train  # recipes/algd/train.py
+import utils as recipe
+from algd_components.training import pick_device
+
+
+def collection_fps(cfg, frames: int, device) -> float:
+    env = recipe.make_batched_env(cfg.env.name, cfg.env.num_envs, cfg.env.vectorize, cfg.env.seed, cfg.env.max_episode_steps or 1000)
+    actor, _, _ = recipe.make_modules(cfg, env.observation_spec["observation"].shape[-1], env.action_spec, device)
+    per_batch = 100 * cfg.env.num_envs
+    collector = recipe.make_collector(
+        compose_recipe_config([f"env.name={cfg.env.name}", f"collector.total_frames={frames + per_batch}",
+                               f"collector.frames_per_batch={per_batch}", "collector.init_random_frames=0"]),
+        env, actor, device, 0)
+    try:
+        it = iter(collector)
+        next(it)  # warm-up batch (env reset, first allocations)
+        t0, n = time.perf_counter(), 0
+        for data in it:
+            n += data.numel()
+        return n / (time.perf_counter() - t0)
+    finally:
+        collector.shutdown()
+
+
+def end_to_end(overrides, frames: int, random_frames: int) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        cfg = compose_recipe_config([*overrides, f"collector.total_frames={random_frames + frames}",
+                                     f"collector.init_random_frames={random_frames}", "collector.frames_per_batch=200",
+                                     f"logger.eval_iter={random_frames + frames}",
+                                     f"checkpoint.interval={random_frames + frames}", "logger.eval_episodes=1", "progress_bar=false",
+                                     "replay_buffer.size=100000", "logger.backend=", "checkpoint.replay_buffer=false"])
+        t0 = time.perf_counter()
+        recipe_train.train(cfg, d)
+        total = time.perf_counter() - t0
+        with open(f"{d}/metrics.csv") as f:
+            row = list(csv.DictReader(f))[-1]
+    return {"e2e_wall_s": round(total, 1), "e2e_frames_per_s": round((random_frames + frames) / total, 2),
+            "update_time_fraction": round(float(row["update_time_fraction"]), 3),
+            "updates_per_s": round(float(row["updates_per_s"]), 2)}
+
+
+def actor_latency_ms(cfg, batch: int, device) -> float:
+    from torchrl.data import Bounded
+
+    actor, _, _ = recipe.make_modules(cfg, 17, Bounded(low=-1.0, high=1.0, shape=(6,)), device)
+    td = TensorDict(observation=torch.randn(batch, 17, device=device), batch_size=[batch])
+    with torch.no_grad():
+        ms, _ = median_ms(lambda: actor(td), device, 200, 20)
+    return round(ms, 3)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tasks", nargs="+", default=["SafetyPointGoal1-v0", "SafetyHalfCheetahVelocity-v1"])
+    p.add_argument("--num-envs", nargs="+", type=int, default=[1, 2, 4])
+    p.add_argument("--vectorize", choices=["parallel", "serial"], default="parallel")
+    p.add_argument("--collect-frames", type=int, default=2000)
+    p.add_argument("--e2e-frames", type=int, default=1000, help="frames with updates (utd 1) in the end-to-end run")
+    p.add_argument("--e2e-random", type=int, default=600, help="multiple of the 200-frame batches")
+    p.add_argument("--no-e2e", action="store_true")
+    p.add_argument("--device", default="")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    device = pick_device(args.device)
+    rows = []
+    for task in args.tasks:
+        for n in args.num_envs:
+            overrides = [f"env.name={task}", f"env.num_envs={n}", f"env.vectorize={args.vectorize}", f"network.device={device}"]
+            cfg = compose_recipe_config(overrides)
+            row = {"task": task, "num_envs": n, "collect_frames_per_s": round(collection_fps(cfg, args.collect_frames, device), 1),
+                   "actor_ms_batch": actor_latency_ms(cfg, n, device)}
+            if not args.no_e2e:
+                row.update(end_to_end(overrides, args.e2e_frames, args.e2e_random))
+            rows.append(row)
+            print(json.dumps(row) if args.json else row, flush=True)
+    cfg = compose_recipe_config([])
+    print(json.dumps({"actor_ms_batch1": actor_latency_ms(cfg, 1, device), "device": str(device),
+                      "torch_threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()

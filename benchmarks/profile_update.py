@@ -1,0 +1,50 @@
+"""Where the time of one ALGD update goes: torch.profiler over repeated updates.
+
+    .venv/bin/python benchmarks/profile_update.py --mc-samples 6 --ensemble-size 6
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from update_throughput import build
+from algd_components.training import pick_device, update_step
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--diffusion-steps", type=int, default=5)
+    p.add_argument("--mc-samples", type=int, default=6)
+    p.add_argument("--ensemble-size", type=int, default=6)
+    p.add_argument("--obs-dim", type=int, default=17)
+    p.add_argument("--act-dim", type=int, default=6)
+    p.add_argument("--preset", choices=["code", "paper"], default="code")
+    p.add_argument("--device", default="")
+    p.add_argument("--updates", type=int, default=20)
+    p.add_argument("--rows", type=int, default=15)
+    args = p.parse_args(argv)
+    device = pick_device(args.device)
+    torch.manual_seed(0)
+    _, loss, target_updater, optimizers, rb = build(args, device)
+    for _ in range(5):
+        update_step(loss, optimizers, target_updater, rb.sample())
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(args.updates):
+            update_step(loss, optimizers, target_updater, rb.sample())
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    matmul = sum(e.self_cpu_time_total for e in events if e.key in ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm"))
+    print(f"ms per update (under the profiler): {total / 1e3 / args.updates:.2f}")
+    print(f"matmul share of CPU time: {matmul / total:.1%}   ops per update: {sum(e.count for e in events) / args.updates:.0f}")
+    print("| op | share of CPU time | ms per update | calls per update |")
+    print("|---|---|---|---|")
+    for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[: args.rows]:
+        print(f"| `{e.key}` | {e.self_cpu_time_total / total:.1%} | {e.self_cpu_time_total / 1e3 / args.updates:.2f} | {e.count / args.updates:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
