@@ -9,20 +9,13 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from update_throughput import build
+from update_throughput import add_update_args, build
 from algd_components.training import pick_device, update_step
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--diffusion-steps", type=int, default=5)
-    p.add_argument("--mc-samples", type=int, default=6)
-    p.add_argument("--ensemble-size", type=int, default=6)
-    p.add_argument("--obs-dim", type=int, default=17)
-    p.add_argument("--act-dim", type=int, default=6)
-    p.add_argument("--preset", choices=["code", "paper"], default="code")
-    p.add_argument("--device", default="")
+    add_update_args(p)
     p.add_argument("--updates", type=int, default=20)
     p.add_argument("--rows", type=int, default=15)
     args = p.parse_args(argv)

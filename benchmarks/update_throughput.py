@@ -50,8 +50,8 @@ def build(args, device):
     return cfg, loss, target_updater, optimizers, rb
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_update_args(p: argparse.ArgumentParser) -> None:
+    """The update's sizes (defaults: the paper configuration on HalfCheetah's 17/6) and device."""
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--diffusion-steps", type=int, default=5)
     p.add_argument("--mc-samples", type=int, default=6)
@@ -60,8 +60,13 @@ def main(argv=None):
     p.add_argument("--act-dim", type=int, default=6)
     p.add_argument("--preset", choices=["code", "paper"], default="code")
     p.add_argument("--device", default="")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_update_args(p)
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast the update")
-    p.add_argument("--compile", action="store_true", help="torch.compile the critics and the score network")
+    p.add_argument("--compile", action="store_true", help="torch.compile the critic ensembles")
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
