@@ -12,6 +12,7 @@ from .lagrangians import (
     register_lagrangian,
 )
 from .nn import EnsembleLinear, EnsembleMLP
+from .baselines import SACLagLoss
 from .objectives import DUAL_SOURCES, ALGDLoss, AugLagScoreTarget
 
 __version__ = "0.1.0"
@@ -36,4 +37,5 @@ __all__ = [
     "AugLagScoreTarget",
     "ALGDLoss",
     "DUAL_SOURCES",
+    "SACLagLoss",
 ]

@@ -14,7 +14,7 @@ from .critics import EnsembleCostValue, TwinQValue
 from .dual import DualVariable
 from .lagrangians import Lagrangian
 
-__all__ = ["AugLagScoreTarget", "ALGDLoss", "DUAL_SOURCES"]
+__all__ = ["AugLagScoreTarget", "ALGDLoss", "DUAL_SOURCES", "step_dual"]
 
 
 class AugLagScoreTarget(LossModule):
@@ -325,12 +325,27 @@ class ALGDLoss(LossModule):
         episodic limit (``episode_cost`` / ``episode_cost_limit``; no step until an episode
         has finished).
         """
-        if self.dual_source == "batch":
-            return self.dual.step(loss_td["cost_estimate_batch"], self.cost_limit)
-        if self.dual_source == "policy":
-            return self.dual.step(loss_td["cost_estimate_policy"], self.cost_limit)
-        if episode_cost_limit is None:
-            raise ValueError("dual_source='episode' needs episode_cost_limit (the episodic budget)")
-        if episode_cost is None:
-            return self.dual.value
-        return self.dual.step(torch.tensor(float(episode_cost)), episode_cost_limit)
+        return step_dual(self.dual, self.dual_source, self.cost_limit, loss_td, episode_cost, episode_cost_limit)
+
+
+def step_dual(
+    dual: DualVariable,
+    source: str,
+    cost_limit: float,
+    loss_td: TensorDictBase,
+    episode_cost: float | None = None,
+    episode_cost_limit: float | None = None,
+) -> torch.Tensor:
+    """One dual step from what ``source`` names (shared by every loss with a dual variable):
+    ``"batch"`` / ``"policy"`` read ``cost_estimate_batch`` / ``cost_estimate_policy`` from
+    ``loss_td`` against ``cost_limit``; ``"episode"`` reads ``episode_cost`` against
+    ``episode_cost_limit`` and does nothing until an episode has finished."""
+    if source == "batch":
+        return dual.step(loss_td["cost_estimate_batch"], cost_limit)
+    if source == "policy":
+        return dual.step(loss_td["cost_estimate_policy"], cost_limit)
+    if episode_cost_limit is None:
+        raise ValueError("dual_source='episode' needs episode_cost_limit (the episodic budget)")
+    if episode_cost is None:
+        return dual.value
+    return dual.step(torch.tensor(float(episode_cost)), episode_cost_limit)

@@ -1,0 +1,124 @@
+"""Baseline losses built from the same parts as ALGD (work towards issue #5).
+
+:class:`SACLagLoss` is TorchRL's :class:`~torchrl.objectives.SACLoss` with the actor's
+objective replaced by the entropy-regularised Lagrangian energy
+``α log π(a|s) + lagrangian(min_j Q_j(s,a), Q̂c(s,a), λ, h)``, a cost-critic ensemble trained
+as in ALGD, and a :class:`DualVariable`.  With ``StandardLagrangian`` it is SAC-Lag; with
+``AugmentedLagrangian`` it is SAC-AugLag — only the Lagrangian module differs.
+"""
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase, TensorDictParams
+from tensordict.nn import TensorDictModule
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+from torchrl.objectives import SACLoss
+from torchrl.objectives.utils import _reduce
+
+from .critics import EnsembleCostValue
+from .dual import DualVariable
+from .lagrangians import Lagrangian
+from .objectives import DUAL_SOURCES, step_dual
+
+__all__ = ["SACLagLoss"]
+
+
+def _rsample_log_prob(dist):
+    action = dist.rsample()
+    return action, dist.log_prob(action)
+
+
+class SACLagLoss(SACLoss):
+    """SAC (TorchRL's ``SACLoss``, v2: no separate value net) with a Lagrangian actor energy.
+
+    Args:
+        actor_network: a TorchRL ``ProbabilisticActor`` (e.g. ``TanhNormal``).
+        qvalue_network: a TorchRL Q-value module (``ValueOperator``) for one critic;
+            ``SACLoss`` makes ``num_qvalue_nets`` copies of it.
+        cost_network: an :class:`EnsembleCostValue` (paper F.5: M = 6 for every baseline).
+        lagrangian, dual, cost_limit: as in :class:`~algd_components.ALGDLoss`.
+        cost_gamma: discount of the cost critic.
+        dual_source: ``"batch"``, ``"policy"`` or ``"episode"`` (see ``ALGDLoss.step_dual``).
+        **sac_kwargs: passed to ``SACLoss`` (``gamma`` via ``make_value_estimator`` as usual,
+            ``alpha_init``, ``target_entropy``, ...).
+
+    Output keys: SACLoss's ``loss_actor``, ``loss_qvalue``, ``loss_alpha``, ``alpha``,
+    ``entropy`` plus ``loss_cost``, ``cost_estimate_batch``,
+    ``cost_estimate_policy`` and ``lambda``.
+    """
+
+    cost_network: EnsembleCostValue
+    cost_network_params: TensorDictParams
+    target_cost_network_params: TensorDictParams
+
+    def __init__(
+        self,
+        actor_network: TensorDictModule,
+        qvalue_network: TensorDictModule,
+        cost_network: EnsembleCostValue,
+        lagrangian: Lagrangian,
+        dual: DualVariable,
+        cost_limit: float,
+        *,
+        cost_gamma: float = 0.99,
+        dual_source: str = "batch",
+        **sac_kwargs,
+    ):
+        if dual_source not in DUAL_SOURCES:
+            raise ValueError(f"unknown dual_source {dual_source!r}; choose one of {list(DUAL_SOURCES)}")
+        if not 0.0 <= cost_gamma <= 1.0:
+            raise ValueError(f"cost_gamma must be in [0, 1], got {cost_gamma!r}")
+        sac_kwargs.setdefault("num_qvalue_nets", 2)
+        super().__init__(actor_network, qvalue_network, **sac_kwargs)
+        self.convert_to_functional(cost_network, "cost_network", create_target_params=True)
+        self.lagrangian = lagrangian
+        self.dual = dual
+        self.cost_limit = float(cost_limit)
+        self.cost_gamma = float(cost_gamma)
+        self.dual_source = dual_source
+
+    def _sample(self, tensordict: TensorDictBase):
+        with set_exploration_type(ExplorationType.RANDOM), self.actor_network_params.to_module(
+            self.actor_network, preserve_module_state=False
+        ):
+            return _rsample_log_prob(self.actor_network.get_dist(tensordict))
+
+    def actor_loss(self, tensordict: TensorDictBase):
+        """``α log π(a|s) + lagrangian(min_j Q_j(s,a), Q̂c(s,a), λ, h)`` with ``a`` reparameterised
+        and the critics frozen (SACLoss's actor loss with ``-min Q`` replaced by the energy)."""
+        weights = self._maybe_get_priority_weight(tensordict)
+        action, log_prob = self._sample(tensordict)
+        td_q = tensordict.select(*self.qvalue_network.in_keys, strict=False)
+        td_q.set(self.tensor_keys.action, action)
+        td_q = self._vmap_qnetworkN0(td_q, self._cached_detached_qvalue_params)
+        q = td_q.get(self.tensor_keys.state_action_value).min(0)[0]  # [*, 1]
+        obs = tensordict.get("observation")
+        with self.cost_network_params.detach().to_module(self.cost_network):
+            qc = self.cost_network.estimate(obs, action)
+        energy = self.lagrangian(q, qc, self.dual.value, self.cost_limit).squeeze(-1)
+        loss = self._reduce_loss(self._alpha * log_prob + energy, tensordict=tensordict, weights=weights)
+        return loss, {"log_prob": log_prob.detach()}
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        out = super().forward(tensordict)
+        obs = tensordict.get("observation")
+        nxt = tensordict.get("next")
+        not_done = 1.0 - nxt.get(self.tensor_keys.terminated).to(obs.dtype)
+        with torch.no_grad():
+            next_action, _ = self._sample(nxt)
+            with self.target_cost_network_params.to_module(self.cost_network):
+                qc_next = self.cost_network.members(nxt.get("observation"), next_action).mean(-2)
+            y_c = nxt.get("cost") + self.cost_gamma * not_done * qc_next
+        members = self.cost_network.members(obs, tensordict.get(self.tensor_keys.action))
+        out.set("loss_cost", _reduce((members - y_c.unsqueeze(-2)).square().sum(-2).squeeze(-1), self.reduction))
+        out.set("cost_estimate_batch", self.cost_network.reduce(members.detach())[1].mean())
+        with torch.no_grad():
+            action, _ = self._sample(tensordict)
+            qc_pi = self.cost_network.estimate(obs, action)
+        out.set("cost_estimate_policy", qc_pi.mean())
+        out.set("lambda", self.dual.value.detach().clone())
+        return out
+
+    def step_dual(self, loss_td: TensorDictBase, episode_cost: float | None = None, episode_cost_limit: float | None = None):
+        """As :meth:`algd_components.ALGDLoss.step_dual`."""
+        return step_dual(self.dual, self.dual_source, self.cost_limit, loss_td, episode_cost, episode_cost_limit)

@@ -1,0 +1,90 @@
+"""SAC-Lag / SAC-AugLag built from SACLoss and the ALGD parts (work towards issue #5)."""
+import pytest
+import torch
+from tensordict import TensorDict
+from tensordict.nn import NormalParamExtractor, TensorDictModule
+from torchrl.data import Bounded
+from torchrl.modules import MLP, ProbabilisticActor, TanhNormal, ValueOperator
+
+import algd_components as A
+from algd_components import functional as F
+
+O, ACT, B = 5, 2, 16
+
+
+def build(lagrangian, lam=0.8, h=0.05):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(MLP(in_features=O, out_features=2 * ACT, num_cells=[32, 32]), NormalParamExtractor())
+    actor = ProbabilisticActor(
+        TensorDictModule(net, in_keys=["observation"], out_keys=["loc", "scale"]),
+        in_keys=["loc", "scale"], spec=Bounded(-1.0, 1.0, (ACT,)), distribution_class=TanhNormal,
+    )
+    q = ValueOperator(MLP(in_features=O + ACT, out_features=1, num_cells=[32, 32]), in_keys=["observation", "action"])
+    c = A.EnsembleCostValue(O, ACT, num_members=3, num_cells=(32, 32))
+    with torch.no_grad():  # push the cost estimate well above h so the penalty is active
+        c.net.layers[-1].bias.fill_(1.0)
+    loss = A.SACLagLoss(actor, q, c, lagrangian, A.DualVariable(init_value=lam), cost_limit=h)
+    td = TensorDict({
+        "observation": torch.randn(B, O), "action": torch.rand(B, ACT) * 2 - 1,
+        "next": {"observation": torch.randn(B, O), "reward": torch.randn(B, 1), "cost": torch.rand(B, 1),
+                 "terminated": torch.zeros(B, 1, dtype=torch.bool), "done": torch.zeros(B, 1, dtype=torch.bool)},
+    }, batch_size=[B])
+    return loss, td
+
+
+def q_member(loss, i, td):
+    with loss.qvalue_network_params[i].to_module(loss.qvalue_network):
+        return loss.qvalue_network(td.clone())["state_action_value"]
+
+
+def expected_actor_loss(loss, td, energy_fn):
+    """α log π + energy(min_j Q_j, Q̂c), computed by hand on the same reparameterised sample."""
+    dist = loss.actor_network.get_dist(td.clone())
+    a = dist.rsample()
+    logp = dist.log_prob(a)
+    x = td.select("observation").clone()
+    x["action"] = a
+    q = torch.minimum(q_member(loss, 0, x), q_member(loss, 1, x))
+    qc = loss.cost_network.estimate(td["observation"], a)
+    return (loss._alpha * logp + energy_fn(q, qc).squeeze(-1)).mean()
+
+
+@pytest.mark.parametrize("kind", ["augmented", "standard"])
+def test_sac_lag_actor_uses_the_configured_energy(kind):
+    lam, h, rho = 0.8, 0.05, 2.0
+    lagrangian = A.AugmentedLagrangian(rho=rho) if kind == "augmented" else A.StandardLagrangian()
+    loss, td = build(lagrangian, lam, h)
+    torch.manual_seed(7)
+    got, _ = loss.actor_loss(td.clone())
+    aug = lambda q, qc: F.augmented_lagrangian(q, qc, lam, h, rho)  # noqa: E731
+    std = lambda q, qc: F.standard_lagrangian(q, qc, lam, h)  # noqa: E731
+    torch.manual_seed(7)
+    want_aug = expected_actor_loss(loss, td, aug)
+    torch.manual_seed(7)
+    want_std = expected_actor_loss(loss, td, std)
+    # with Qc well above h the two energies differ by rho/2 (Qc-h)^2 > 0
+    assert want_aug - want_std > 0.1
+    want = want_aug if kind == "augmented" else want_std
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-6), (got, want_aug, want_std)
+
+
+def test_sac_lag_full_loss_trains_and_steps_dual():
+    loss, td = build(A.AugmentedLagrangian(rho=1.0))
+    out = loss(td)
+    for k in ("loss_actor", "loss_qvalue", "loss_alpha", "loss_cost", "cost_estimate_batch", "cost_estimate_policy"):
+        assert torch.isfinite(out[k]).all(), k
+    sum(v for k, v in out.items() if k.startswith("loss_")).backward()
+    cost_grads = [p.grad for p in loss.cost_network_params.values(True, True)]
+    assert all(g is not None for g in cost_grads)
+    lam0 = loss.dual.value.item()
+    loss.step_dual(out)  # the cost estimate (~1) is above h = 0.05: λ goes up
+    assert loss.dual.value.item() > lam0
+
+
+def test_sac_lag_actor_loss_leaves_critics_alone():
+    loss, td = build(A.AugmentedLagrangian(rho=1.0))
+    out = loss(td)
+    out["loss_actor"].backward()
+    assert all(p.grad is None for p in loss.cost_network_params.values(True, True))
+    assert all(p.grad is None for p in loss.qvalue_network_params.values(True, True))
+    assert any(p.grad is not None for p in loss.actor_network_params.values(True, True))
