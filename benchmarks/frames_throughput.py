@@ -24,14 +24,15 @@ from common import compose_recipe_config, median_ms
 
 import train as recipe_train  # recipes/algd/train.py
 import utils as recipe
+from algd_components import trainer
 from algd_components.training import pick_device
 
 
 def collection_fps(cfg, frames: int, device) -> float:
-    env = recipe.make_batched_env(cfg.env.name, cfg.env.num_envs, cfg.env.vectorize, cfg.env.seed, cfg.env.max_episode_steps or 1000)
+    env = trainer.make_batched_env(cfg.env.name, cfg.env.num_envs, cfg.env.vectorize, cfg.env.seed, cfg.env.max_episode_steps or 1000)
     actor, _, _ = recipe.make_modules(cfg, env.observation_spec["observation"].shape[-1], env.action_spec, device)
     per_batch = 100 * cfg.env.num_envs
-    collector = recipe.make_collector(
+    collector = trainer.make_collector(
         compose_recipe_config([f"env.name={cfg.env.name}", f"collector.total_frames={frames + per_batch}",
                                f"collector.frames_per_batch={per_batch}", "collector.init_random_frames=0"]),
         env, actor, device, 0)

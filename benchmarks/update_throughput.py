@@ -22,6 +22,7 @@ from torchrl.data import Bounded
 from common import GlobalFlopCounter, compose_recipe_config, matmul_gflops, median_ms
 
 import utils as recipe  # recipes/algd/utils.py
+from algd_components.trainer import make_replay_buffer
 from algd_components.training import pick_device, update_step
 
 
@@ -40,7 +41,7 @@ def build(args, device):
     actor, qvalue, cost = recipe.make_modules(cfg, args.obs_dim, spec, device)
     loss, target_updater = recipe.make_loss(cfg, actor, qvalue, cost, h=2.5, device=device)
     optimizers = recipe.make_optimizers(cfg, actor, qvalue, cost)
-    rb = recipe.make_replay_buffer(cfg, device)
+    rb = make_replay_buffer(cfg, device)
     n, o, a = 10_000, args.obs_dim, args.act_dim
     rb.extend(TensorDict({
         "observation": torch.randn(n, o), "action": torch.rand(n, a) * 2 - 1,

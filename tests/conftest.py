@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 ROOT = Path(__file__).resolve().parents[1]
 
 # Tiny but real settings: every recipe test runs on a real env for a few hundred frames.
-FAST = [
+FAST_COMMON = [
     "collector.total_frames=300",
     "collector.init_random_frames=100",
     "collector.frames_per_batch=50",
@@ -17,14 +17,13 @@ FAST = [
     "checkpoint.interval=150",
     "env.max_episode_steps=50",
     "optim.batch_size=32",
-    "algd.mc_samples=2",
-    "algd.ensemble_size=2",
     "network.critic_hidden=[32,32]",
-    "network.actor_hidden=[32,32]",
     "network.device=cpu",
     "progress_bar=false",
     "replay_buffer.size=5000",
 ]
+FAST = [*FAST_COMMON, "algd.mc_samples=2", "algd.ensemble_size=2", "network.actor_hidden=[32,32]"]
+FAST_SAC = [*FAST_COMMON, "sac.ensemble_size=2", "sac.actor_hidden=[32,32]"]
 
 
 def load_recipe(name: str):
@@ -45,3 +44,8 @@ def make_cfg(recipe: str, overrides):
 @pytest.fixture(scope="session")
 def algd_recipe():
     return load_recipe("algd")
+
+
+@pytest.fixture(scope="session")
+def sac_lag_recipe():
+    return load_recipe("sac_lag")

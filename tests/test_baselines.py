@@ -88,3 +88,32 @@ def test_sac_lag_actor_loss_leaves_critics_alone():
     assert all(p.grad is None for p in loss.cost_network_params.values(True, True))
     assert all(p.grad is None for p in loss.qvalue_network_params.values(True, True))
     assert any(p.grad is not None for p in loss.actor_network_params.values(True, True))
+
+
+# ----------------------------------------------------------------------- the recipe
+def test_sac_lag_recipe_runs_and_writes_standard_outputs(sac_lag_recipe, algd_recipe, tmp_path):
+    import csv
+    import math
+
+    from conftest import FAST_SAC, make_cfg
+    from algd_components.training import METRIC_COLUMNS
+
+    for lag in ("standard", "augmented"):
+        cfg = make_cfg("sac_lag", [*FAST_SAC, "env.name=SafetyHalfCheetahVelocity-v1", f"lagrangian={lag}", "env.cost_limit=0"])
+        out = tmp_path / lag
+        state = sac_lag_recipe.train(cfg, out)
+        assert state["frames"] == 300
+        rows = list(csv.DictReader(open(out / "metrics.csv")))
+        assert list(rows[0].keys()) == METRIC_COLUMNS
+        assert all(math.isfinite(float(r[k])) for r in rows for k in ("loss_actor", "loss_qvalue", "loss_cost", "lambda"))
+        assert float(rows[-1]["lambda"]) != 1.0  # the dual variable moved (budget 0: it rises)
+        assert (out / "checkpoint.pt").is_file()
+
+
+def test_sac_lag_bad_config(sac_lag_recipe, tmp_path):
+    from conftest import FAST_SAC, make_cfg
+    from algd_components.training import ConfigError
+
+    cfg = make_cfg("sac_lag", [*FAST_SAC, "sac.alpha_init=0"])
+    with pytest.raises(ConfigError, match=r"sac\.alpha_init"):
+        sac_lag_recipe.train(cfg, tmp_path / "bad")
