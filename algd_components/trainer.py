@@ -41,7 +41,7 @@ from .training import (
     update_step,
 )
 
-__all__ = ["Algorithm", "train_off_policy", "load_sibling", "validate_common", "validate_dual", "make_lagrangian",
+__all__ = ["Algorithm", "train_off_policy", "recipe_main", "load_sibling", "validate_common", "validate_dual", "make_lagrangian",
            "make_envs", "make_batched_env", "make_collector", "make_replay_buffer"]
 
 LOGGER_BACKENDS = ("csv", "tensorboard", "wandb", "")
@@ -370,3 +370,22 @@ def train_off_policy(
         collector.shutdown()
         eval_env.close()
     return state
+
+
+def recipe_main(file: str, validate: Callable[[DictConfig], None], build: Callable[..., Algorithm]) -> None:
+    """A recipe's command line: Hydra reads ``config.yaml`` beside ``file``, the run goes to
+    Hydra's output directory, and a bad value ends it with one line and exit status 2."""
+    import sys
+
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+
+    @hydra.main(config_path=str(Path(file).resolve().parent), config_name="config", version_base="1.3")
+    def main(cfg: DictConfig) -> None:
+        try:
+            train_off_policy(cfg, HydraConfig.get().runtime.output_dir, validate, build)
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    main()

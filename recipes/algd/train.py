@@ -7,14 +7,11 @@ in algd_components/trainer.py (see docs/recipes.md).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from algd_components.trainer import load_sibling, train_off_policy
-from algd_components.training import ConfigError
+from algd_components.trainer import load_sibling, recipe_main, train_off_policy
 
 utils = load_sibling(__file__, "utils")  # this recipe's builders
 
@@ -24,16 +21,5 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     return train_off_policy(cfg, run_dir, utils.validate_algd, utils.build_algd)
 
 
-@hydra.main(config_path=".", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    from hydra.core.hydra_config import HydraConfig
-
-    try:
-        train(cfg, HydraConfig.get().runtime.output_dir)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    main()
+    recipe_main(__file__, utils.validate_algd, utils.build_algd)
