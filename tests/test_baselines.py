@@ -117,3 +117,23 @@ def test_sac_lag_bad_config(sac_lag_recipe, tmp_path):
     cfg = make_cfg("sac_lag", [*FAST_SAC, "sac.alpha_init=0"])
     with pytest.raises(ConfigError, match=r"sac\.alpha_init"):
         sac_lag_recipe.train(cfg, tmp_path / "bad")
+
+
+def test_compare_runs_algorithms_and_writes_figure_and_table(tmp_path):
+    from conftest import FAST_COMMON
+    from algd_components.compare import main
+
+    shared = [*FAST_COMMON, "collector.total_frames=200", "collector.init_random_frames=100", "logger.eval_iter=100",
+              "checkpoint.interval=100", "optim.batch_size=16"]
+    rc = main(["--algos", "algd", "sac_auglag", "--tasks", "SafetyHalfCheetahVelocity-v1", "--seeds", "0",
+               "--out", str(tmp_path), "--set", *shared])
+    assert rc == 0
+    assert (tmp_path / "comparison.png").stat().st_size > 10_000
+    table = (tmp_path / "summary.md").read_text()
+    assert "| SafetyHalfCheetahVelocity-v1 | algd |" in table and "| SafetyHalfCheetahVelocity-v1 | sac_auglag |" in table
+    # finished runs are not run again
+    mtime = (tmp_path / "algd" / "SafetyHalfCheetahVelocity-v1" / "seed0" / "metrics.csv").stat().st_mtime
+    assert main(["--algos", "algd", "--tasks", "SafetyHalfCheetahVelocity-v1", "--seeds", "0",
+                 "--out", str(tmp_path), "--set", *shared]) == 0
+    assert (tmp_path / "algd" / "SafetyHalfCheetahVelocity-v1" / "seed0" / "metrics.csv").stat().st_mtime == mtime
+    assert main(["--algos", "nope", "--out", str(tmp_path)]) == 2

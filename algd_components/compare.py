@@ -1,0 +1,185 @@
+"""Run algorithms × tasks × seeds with one command; write one figure and a summary table.
+
+    python -m algd_components.compare --algos algd lgd sac_lag sac_auglag \\
+        --tasks SafetyHalfCheetahVelocity-v1 --seeds 0 1 --out comparisons/cheetah \\
+        --set collector.total_frames=30000 logger.eval_iter=3000 algd:algd.mc_samples=4
+
+Every run uses its recipe's ``train()`` with the same shared overrides (``--set``), so all
+algorithms see the same envs, budgets, evaluation and metrics. Runs are written to
+``OUT/<algo>/<task>/seed<k>/``; a run whose metrics.csv already reached the frame budget
+is not run again, so an interrupted comparison continues where it stopped. Results:
+``OUT/comparison.png`` (eval return and eval cost against frames, cost limit dashed,
+mean ± std over seeds; one row per task) and ``OUT/summary.md`` / ``summary.csv``.
+Needs the repository checkout (the recipes live in ``recipes/``).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .plot import cost_panel, load_run
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+# algorithm name -> (recipe folder, overrides that define it)
+ALGORITHMS: dict[str, tuple[str, list[str]]] = {
+    "algd": ("algd", ["lagrangian=augmented"]),
+    "lgd": ("algd", ["lagrangian=standard"]),
+    "sac_lag": ("sac_lag", ["lagrangian=standard"]),
+    "sac_auglag": ("sac_lag", ["lagrangian=augmented"]),
+}
+
+
+def _compose(recipe: str, overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(RECIPES / recipe), version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+def _load_train(recipe: str):
+    from .trainer import load_sibling
+
+    return load_sibling(str(RECIPES / recipe / "train.py"), "train").train
+
+
+def _finished(run_dir: Path, total_frames: int) -> bool:
+    try:
+        _, cols = load_run(run_dir)
+    except ValueError:
+        return False
+    return int(cols["frames"][-1]) >= total_frames
+
+
+def run_all(algos, tasks, seeds, out: Path, shared: list[str]) -> dict:
+    """Compose every run's config first (a bad override fails before anything runs), then
+    run the ones not finished yet."""
+    from .training import ConfigError
+
+    plan = []
+    for task in tasks:
+        for algo in algos:
+            recipe, algo_overrides = ALGORITHMS[algo]
+            own = [o.split(":", 1)[1] for o in shared if o.split(":", 1)[0] == algo]
+            common = [o for o in shared if o.split(":", 1)[0] not in ALGORITHMS]
+            for seed in seeds:
+                overrides = [*common, *algo_overrides, *own, f"env.name={task}", f"env.seed={seed}",
+                             "progress_bar=false", f"logger.exp_name={algo}"]
+                try:
+                    cfg = _compose(recipe, overrides)
+                except Exception as err:  # hydra's composition errors: name the algorithm and the cause
+                    raise ConfigError(f"{algo}: {str(err).splitlines()[0]} (prefix an override with an algorithm "
+                                      "name, e.g. 'algd:algd.mc_samples=4', to apply it to that algorithm only)") from None
+                plan.append((task, algo, seed, recipe, cfg, out / algo / task / f"seed{seed}"))
+    runs: dict[tuple[str, str], list[Path]] = {}
+    for task, algo, seed, recipe, cfg, run_dir in plan:
+        if not _finished(run_dir, cfg.collector.total_frames):
+            print(f"[compare] {algo} on {task}, seed {seed} -> {run_dir}", flush=True)
+            _load_train(recipe)(cfg, run_dir)
+        runs.setdefault((task, algo), []).append(run_dir)
+    return runs
+
+
+def summarize(runs: dict, out: Path) -> list[dict]:
+    rows = []
+    for (task, algo), dirs in runs.items():
+        loaded = [load_run(d) for d in dirs]
+        cost_col, limit = cost_panel(loaded[0][0])
+        final_ret = [c["eval_return"][-1] for _, c in loaded]
+        final_cost = [c[cost_col][-1] for _, c in loaded]
+        within = [np.mean(c[cost_col] <= limit) for _, c in loaded] if limit is not None else [np.nan]
+        rows.append({
+            "task": task, "algorithm": algo, "seeds": len(dirs),
+            "final_eval_return": f"{np.mean(final_ret):.1f} ± {np.std(final_ret):.1f}",
+            "final_eval_cost": f"{np.mean(final_cost):.2f} ± {np.std(final_cost):.2f}",
+            "cost_measure": cost_col, "cost_limit": limit,
+            "evals_within_limit": f"{np.mean(within):.0%}",
+            "wall_time_s": f"{np.mean([c['wall_time_s'][-1] for _, c in loaded]):.0f}",
+        })
+    with open(out / "summary.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    header = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
+    (out / "summary.md").write_text(header + "".join("| " + " | ".join(str(v) for v in r.values()) + " |\n" for r in rows))
+    return rows
+
+
+def figure(runs: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({t for t, _ in runs})
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 3.6 * len(tasks)), squeeze=False)
+    for row, task in zip(axes, tasks):
+        limit_drawn = False
+        for (t, algo), dirs in runs.items():
+            if t != task:
+                continue
+            loaded = [load_run(d) for d in dirs]
+            cost_col, limit = cost_panel(loaded[0][0])
+            n = min(len(c["frames"]) for _, c in loaded)
+            frames = loaded[0][1]["frames"][:n]
+            for ax, col in zip(row, ("eval_return", cost_col)):
+                values = np.stack([c[col][:n] for _, c in loaded])
+                mean, std = values.mean(0), values.std(0)
+                ax.plot(frames, mean, label=f"{algo} (n={len(dirs)})")
+                ax.fill_between(frames, mean - std, mean + std, alpha=0.2)
+            if limit is not None and not limit_drawn:
+                row[1].axhline(limit, ls="--", color="k", lw=1, label="cost limit")
+                limit_drawn = True
+            row[1].set_title(f"{task}: {cost_col.replace('_', ' ')}")
+        row[0].set_title(f"{task}: eval return")
+        for ax in row:
+            ax.set_xlabel("frames")
+            ax.grid(alpha=0.3)
+        row[0].legend(fontsize=8)
+        row[1].legend(fontsize=8)
+    fig.tight_layout()
+    path = out / "comparison.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m algd_components.compare", description=__doc__.split("\n")[0])
+    p.add_argument("--algos", nargs="+", default=["algd", "lgd", "sac_lag", "sac_auglag"])
+    p.add_argument("--tasks", nargs="+", default=["SafetyHalfCheetahVelocity-v1"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--out", default="comparisons/latest")
+    p.add_argument("--set", nargs="*", default=[], metavar="[ALGO:]KEY=VALUE",
+                   help="overrides for every run; 'algd:algd.mc_samples=4' applies to one algorithm only")
+    args = p.parse_args(argv)
+    unknown = [a for a in args.algos if a not in ALGORITHMS]
+    if unknown:
+        print(f"error: unknown algorithm(s) {unknown}; choose from {sorted(ALGORITHMS)}", file=sys.stderr)
+        return 2
+    from .envs import TASKS
+    from .training import ConfigError
+
+    bad = [t for t in args.tasks if t not in TASKS]
+    if bad:
+        print(f"error: unknown task(s) {bad}; list the valid ones with: python -m algd_components.envs --list", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        runs = run_all(args.algos, args.tasks, args.seeds, out, list(args.set))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summarize(runs, out)
+    print(figure(runs, out))
+    print((out / "summary.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
