@@ -279,21 +279,19 @@ class ALGDLoss(LossModule):
         score_out = self.score_loss(score_td)
         policy_action = sample["action"]
         lam = self.dual.value
-        if self.energy_coef > 0:
-            # critics frozen: the pathwise term trains the actor only
-            with self.qvalue_network_params.detach().to_module(self.qvalue_network), \
-                    self.cost_network_params.detach().to_module(self.cost_network):
-                q_pi = self.qvalue_network.estimate(obs, policy_action)
-                qc_pi = self.cost_network.estimate(obs, policy_action)
-            energy = self.lagrangian(q_pi, qc_pi, lam, self.cost_limit).mean()
-            cost_policy = qc_pi.detach().mean()
-            loss_actor = self.score_coef * score_out["loss_score"] + self.energy_coef * energy
-        else:
-            with torch.no_grad():
-                qc_pi = self.cost_network.estimate(obs, policy_action)
-                energy = self.lagrangian(self.qvalue_network.estimate(obs, policy_action), qc_pi, lam, self.cost_limit).mean()
-            cost_policy = qc_pi.mean()
-            loss_actor = self.score_coef * score_out["loss_score"]
+        pathwise = self.energy_coef > 0
+        # critics frozen (detached parameters): the pathwise term trains the actor only; without
+        # it the same pass only reports the policy's energy and cost estimate, so no graph is kept
+        with torch.set_grad_enabled(pathwise and torch.is_grad_enabled()), \
+                self.qvalue_network_params.detach().to_module(self.qvalue_network), \
+                self.cost_network_params.detach().to_module(self.cost_network):
+            q_pi = self.qvalue_network.estimate(obs, policy_action)
+            qc_pi = self.cost_network.estimate(obs, policy_action)
+        energy = self.lagrangian(q_pi, qc_pi, lam, self.cost_limit).mean()
+        cost_policy = qc_pi.detach().mean()
+        loss_actor = self.score_coef * score_out["loss_score"]
+        if pathwise:
+            loss_actor = loss_actor + self.energy_coef * energy
         cost_batch = self.cost_network.reduce(c_members.detach())[1].mean()
         return TensorDict(
             {

@@ -107,8 +107,10 @@ class EpisodeTracker:
         return {"returns": list(self.returns), "costs": list(self.costs)}
 
     def load_state_dict(self, state: Mapping) -> None:
-        self.returns.clear(), self.returns.extend(state["returns"])
-        self.costs.clear(), self.costs.extend(state["costs"])
+        self.returns.clear()
+        self.returns.extend(state["returns"])
+        self.costs.clear()
+        self.costs.extend(state["costs"])
 
 
 METRIC_COLUMNS = [
