@@ -5,6 +5,12 @@ objective replaced by the entropy-regularised Lagrangian energy
 ``α log π(a|s) + lagrangian(min_j Q_j(s,a), Q̂c(s,a), λ, h)``, a cost-critic ensemble trained
 as in ALGD, and a :class:`DualVariable`.  With ``StandardLagrangian`` it is SAC-Lag; with
 ``AugmentedLagrangian`` it is SAC-AugLag — only the Lagrangian module differs.
+
+CAL (Wu et al. 2024, "Off-Policy Primal-Dual Safe Reinforcement Learning") is the same loss
+with a UCB cost estimate (``EnsembleCostValue(risk_coef=k)``), the standard Lagrangian, the
+multiplier rectified by :func:`~algd_components.functional.rectified_multiplier`
+(``rectification_coef=c``) and the log-λ Adam dual step on replay-buffer actions; see
+``recipes/cal`` and docs/recipes.md for what was followed.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from torchrl.objectives.utils import _reduce
 from .critics import EnsembleCostValue
 from .dual import DualVariable
 from .lagrangians import Lagrangian
+from .functional import rectified_multiplier
 from .objectives import DUAL_SOURCES, step_dual
 
 __all__ = ["SACLagLoss"]
@@ -39,12 +46,17 @@ class SACLagLoss(SACLoss):
         lagrangian, dual, cost_limit: as in :class:`~algd_components.ALGDLoss`.
         cost_gamma: discount of the cost critic.
         dual_source: ``"batch"``, ``"policy"`` or ``"episode"`` (see ``ALGDLoss.step_dual``).
+        rectification_coef: CAL's ``c`` (0 = off).  When > 0 the actor's energy receives
+            ``[λ + c (mean_B Q̂c(s, a_B) - h)]_+`` in place of λ, ``a_B`` the replay-buffer
+            actions — the augmented-Lagrangian gradient on the batch's constraint estimate
+            (CAL's local policy convexification).  Meant for the standard Lagrangian.
         **sac_kwargs: passed to ``SACLoss`` (``gamma`` via ``make_value_estimator`` as usual,
             ``alpha_init``, ``target_entropy``, ...).
 
     Output keys: SACLoss's ``loss_actor``, ``loss_qvalue``, ``loss_alpha``, ``alpha``,
     ``entropy`` plus ``loss_cost``, ``cost_estimate_batch``,
-    ``cost_estimate_policy`` and ``lambda``.
+    ``cost_estimate_policy``, ``lambda`` and ``actor_multiplier`` (what the actor's energy
+    used as λ: λ itself, or the rectified multiplier).
     """
 
     cost_network: EnsembleCostValue
@@ -62,12 +74,15 @@ class SACLagLoss(SACLoss):
         *,
         cost_gamma: float = 0.99,
         dual_source: str = "batch",
+        rectification_coef: float = 0.0,
         **sac_kwargs,
     ):
         if dual_source not in DUAL_SOURCES:
             raise ValueError(f"unknown dual_source {dual_source!r}; choose one of {list(DUAL_SOURCES)}")
         if not 0.0 <= cost_gamma <= 1.0:
             raise ValueError(f"cost_gamma must be in [0, 1], got {cost_gamma!r}")
+        if not rectification_coef >= 0:
+            raise ValueError(f"rectification_coef (CAL's c) must be >= 0, got {rectification_coef!r}")
         sac_kwargs.setdefault("num_qvalue_nets", 2)
         super().__init__(actor_network, qvalue_network, **sac_kwargs)
         self.convert_to_functional(cost_network, "cost_network", create_target_params=True)
@@ -76,6 +91,13 @@ class SACLagLoss(SACLoss):
         self.cost_limit = float(cost_limit)
         self.cost_gamma = float(cost_gamma)
         self.dual_source = dual_source
+        self.rectification_coef = float(rectification_coef)
+
+    def actor_multiplier(self, batch_cost_estimate: torch.Tensor) -> torch.Tensor:
+        """λ, or CAL's ``[λ + c (Q̂c(s, a_B) - h)]_+`` when ``rectification_coef`` > 0."""
+        if self.rectification_coef == 0.0:
+            return self.dual.value
+        return rectified_multiplier(self.dual.value, self.rectification_coef, batch_cost_estimate, self.cost_limit)
 
     def _sample(self, tensordict: TensorDictBase):
         with set_exploration_type(ExplorationType.RANDOM), self.actor_network_params.to_module(
@@ -95,7 +117,11 @@ class SACLagLoss(SACLoss):
         obs = tensordict.get("observation")
         with self.cost_network_params.detach().to_module(self.cost_network):
             qc = self.cost_network.estimate(obs, action)
-        energy = self.lagrangian(q, qc, self.dual.value, self.cost_limit).squeeze(-1)
+            lam = self.dual.value
+            if self.rectification_coef:
+                with torch.no_grad():
+                    lam = self.actor_multiplier(self.cost_network.estimate(obs, tensordict.get(self.tensor_keys.action)))
+        energy = self.lagrangian(q, qc, lam, self.cost_limit).squeeze(-1)
         loss = self._reduce_loss(self._alpha * log_prob + energy, tensordict=tensordict, weights=weights)
         return loss, {"log_prob": log_prob.detach()}
 
@@ -111,7 +137,9 @@ class SACLagLoss(SACLoss):
             y_c = nxt.get("cost") + self.cost_gamma * not_done * qc_next
         members = self.cost_network.members(obs, tensordict.get(self.tensor_keys.action))
         out.set("loss_cost", _reduce((members - y_c.unsqueeze(-2)).square().sum(-2).squeeze(-1), self.reduction))
-        out.set("cost_estimate_batch", self.cost_network.reduce(members.detach())[1].mean())
+        batch_estimate = self.cost_network.reduce(members.detach())[1].mean()
+        out.set("cost_estimate_batch", batch_estimate)
+        out.set("actor_multiplier", self.actor_multiplier(batch_estimate).clone())
         with torch.no_grad():
             action, _ = self._sample(tensordict)
             qc_pi = self.cost_network.estimate(obs, action)

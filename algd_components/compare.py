@@ -31,6 +31,7 @@ ALGORITHMS: dict[str, tuple[str, list[str]]] = {
     "lgd": ("algd", ["lagrangian=standard"]),
     "sac_lag": ("sac_lag", ["lagrangian=standard"]),
     "sac_auglag": ("sac_lag", ["lagrangian=augmented"]),
+    "cal": ("cal", []),
 }
 
 

@@ -16,6 +16,7 @@ import torch
 __all__ = [
     "standard_lagrangian",
     "augmented_lagrangian",
+    "rectified_multiplier",
     "mc_score_target",
     "episodic_to_discounted_limit",
     "geometric_sigmas",
@@ -69,6 +70,23 @@ def augmented_lagrangian(
     _check_same_shape(q, qc)
     shifted = torch.clamp(lam + rho * (qc - cost_limit), min=0.0)
     return -q + (shifted.square() - lam * lam) / (2.0 * rho)
+
+
+def rectified_multiplier(
+    lam: torch.Tensor | float, penalty: float, cost_estimate: torch.Tensor, cost_limit: float
+) -> torch.Tensor:
+    """CAL's rectified multiplier ``[λ + c (Ĵc - h)]_+`` (Wu et al. 2024, local policy convexification).
+
+    It is the derivative of the augmented-Lagrangian term ``([λ + c(Ĵc - h)]_+² - λ²) / (2c)``
+    with respect to the constraint estimate ``Ĵc`` (a scalar: ``cost_estimate`` is averaged),
+    so ``multiplier · Q̂c(s, a_π)`` with the multiplier held fixed has the augmented
+    Lagrangian's policy gradient.  CAL's code writes it as ``λ - min(c·mean(h - Q̂c), λ)``
+    (its "gradient rectification").  Returned detached.
+    """
+    _check_positive("penalty (c)", penalty)
+    est = torch.as_tensor(cost_estimate).detach().mean()
+    lam = torch.as_tensor(lam, dtype=est.dtype, device=est.device).detach()
+    return torch.clamp(lam + penalty * (est - cost_limit), min=0.0)
 
 
 def mc_score_target(

@@ -49,3 +49,8 @@ def algd_recipe():
 @pytest.fixture(scope="session")
 def sac_lag_recipe():
     return load_recipe("sac_lag")
+
+
+@pytest.fixture(scope="session")
+def cal_recipe():
+    return load_recipe("cal")

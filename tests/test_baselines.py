@@ -12,7 +12,7 @@ from algd_components import functional as F
 O, ACT, B = 5, 2, 16
 
 
-def build(lagrangian, lam=0.8, h=0.05):
+def build(lagrangian, lam=0.8, h=0.05, risk_coef=0.0, rectification_coef=0.0, cost_bias=1.0):
     torch.manual_seed(0)
     net = torch.nn.Sequential(MLP(in_features=O, out_features=2 * ACT, num_cells=[32, 32]), NormalParamExtractor())
     actor = ProbabilisticActor(
@@ -20,10 +20,11 @@ def build(lagrangian, lam=0.8, h=0.05):
         in_keys=["loc", "scale"], spec=Bounded(-1.0, 1.0, (ACT,)), distribution_class=TanhNormal,
     )
     q = ValueOperator(MLP(in_features=O + ACT, out_features=1, num_cells=[32, 32]), in_keys=["observation", "action"])
-    c = A.EnsembleCostValue(O, ACT, num_members=3, num_cells=(32, 32))
+    c = A.EnsembleCostValue(O, ACT, num_members=3, num_cells=(32, 32), risk_coef=risk_coef)
     with torch.no_grad():  # push the cost estimate well above h so the penalty is active
-        c.net.layers[-1].bias.fill_(1.0)
-    loss = A.SACLagLoss(actor, q, c, lagrangian, A.DualVariable(init_value=lam), cost_limit=h)
+        c.net.layers[-1].bias.fill_(cost_bias)
+    loss = A.SACLagLoss(actor, q, c, lagrangian, A.DualVariable(init_value=lam), cost_limit=h,
+                        rectification_coef=rectification_coef)
     td = TensorDict({
         "observation": torch.randn(B, O), "action": torch.rand(B, ACT) * 2 - 1,
         "next": {"observation": torch.randn(B, O), "reward": torch.randn(B, 1), "cost": torch.rand(B, 1),
@@ -90,6 +91,38 @@ def test_sac_lag_actor_loss_leaves_critics_alone():
     assert any(p.grad is not None for p in loss.actor_network_params.values(True, True))
 
 
+# ------------------------------------------------------------------------------ CAL
+def test_rectified_multiplier_is_the_augmented_lagrangian_gradient_and_cals_rectification():
+    lam, c, h = torch.tensor(0.7), 10.0, 0.3
+    for j in (0.0, 0.25, 0.3, 0.31, 2.0):
+        jc = torch.tensor(j, requires_grad=True)
+        term = (torch.clamp(lam + c * (jc - h), min=0) ** 2 - lam**2) / (2 * c)  # eq. (9)'s penalty on Jc
+        (grad,) = torch.autograd.grad(term, jc)
+        got = F.rectified_multiplier(lam, c, torch.tensor(j), h)
+        assert torch.allclose(got, grad), (j, got, grad)
+        # CAL's code: lam - clamp(c * mean(h - Qc), max=lam)
+        assert torch.allclose(got, lam - torch.clamp(c * (h - torch.tensor(j)), max=lam))
+    assert F.rectified_multiplier(lam, c, torch.tensor(0.0), h) == 0  # far under budget: no penalty gradient
+    with pytest.raises(ValueError, match="penalty"):
+        F.rectified_multiplier(lam, 0.0, torch.tensor(0.0), h)
+
+
+@pytest.mark.parametrize("cost_bias", [1.0, -1.0])
+def test_cal_actor_uses_ucb_cost_and_rectified_multiplier_from_buffer_actions(cost_bias):
+    lam, h, c, k = 0.8, 0.05, 10.0, 0.5
+    loss, td = build(A.StandardLagrangian(), lam, h, risk_coef=k, rectification_coef=c, cost_bias=cost_bias)
+    torch.manual_seed(7)
+    got, _ = loss.actor_loss(td.clone())
+    members = loss.cost_network.members(td["observation"], td["action"]).detach()  # buffer actions
+    ucb = members.mean(-2) + k * members.std(-2)
+    mult = torch.clamp(lam + c * (ucb.mean() - h), min=0)
+    assert (mult > 0) == (cost_bias > 0)  # one case with the penalty on, one with it rectified to 0
+    torch.manual_seed(7)
+    want = expected_actor_loss(loss, td, lambda q, qc: -q + mult * (qc - h))
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-6), (got, want)
+    assert torch.allclose(loss(td)["actor_multiplier"], mult)
+
+
 # ----------------------------------------------------------------------- the recipe
 def test_sac_lag_recipe_runs_and_writes_standard_outputs(sac_lag_recipe, algd_recipe, tmp_path):
     import csv
@@ -117,6 +150,25 @@ def test_sac_lag_bad_config(sac_lag_recipe, tmp_path):
     cfg = make_cfg("sac_lag", [*FAST_SAC, "sac.alpha_init=0"])
     with pytest.raises(ConfigError, match=r"sac\.alpha_init"):
         sac_lag_recipe.train(cfg, tmp_path / "bad")
+
+
+def test_cal_recipe_runs_and_writes_standard_outputs(cal_recipe, tmp_path):
+    import csv
+
+    from conftest import FAST_SAC, make_cfg
+    from algd_components.training import METRIC_COLUMNS, ConfigError
+
+    cfg = make_cfg("cal", [*FAST_SAC, "env.name=SafetyHalfCheetahVelocity-v1", "env.cost_limit=0"])
+    assert (cfg.sac.cost_risk_coef, cfg.sac.rectification_coef, cfg.sac.dual.rule) == (0.5, 10.0, "log_adam")
+    state = cal_recipe.train(cfg, tmp_path / "cal")
+    assert state["frames"] == 300
+    rows = list(csv.DictReader(open(tmp_path / "cal" / "metrics.csv")))
+    assert list(rows[0].keys()) == METRIC_COLUMNS
+    assert float(rows[-1]["lambda"]) != 0.6931  # the dual variable moved
+    with pytest.raises(ConfigError, match=r"sac\.rectification_coef"):
+        cal_recipe.train(make_cfg("cal", [*FAST_SAC, "sac.rectification_coef=0"]), tmp_path / "bad")
+    with pytest.raises(ConfigError, match=r"lagrangian"):
+        cal_recipe.train(make_cfg("cal", [*FAST_SAC, "lagrangian=augmented"]), tmp_path / "bad2")
 
 
 def test_compare_runs_algorithms_and_writes_figure_and_table(tmp_path):
