@@ -12,7 +12,7 @@ from .lagrangians import (
     register_lagrangian,
 )
 from .nn import EnsembleLinear, EnsembleMLP
-from .baselines import SACLagLoss
+from .baselines import PPOLagLoss, SACLagLoss
 from .objectives import DUAL_SOURCES, ALGDLoss, AugLagScoreTarget
 
 __version__ = "0.1.0"
@@ -38,4 +38,5 @@ __all__ = [
     "ALGDLoss",
     "DUAL_SOURCES",
     "SACLagLoss",
+    "PPOLagLoss",
 ]

@@ -18,8 +18,9 @@ import torch
 from tensordict import TensorDictBase, TensorDictParams
 from tensordict.nn import TensorDictModule
 from torchrl.envs.utils import ExplorationType, set_exploration_type
-from torchrl.objectives import SACLoss
+from torchrl.objectives import ClipPPOLoss, SACLoss, ValueEstimators
 from torchrl.objectives.utils import _reduce
+from torchrl.objectives.value import GAE
 
 from .critics import EnsembleCostValue
 from .dual import DualVariable
@@ -27,7 +28,7 @@ from .lagrangians import Lagrangian
 from .functional import rectified_multiplier
 from .objectives import DUAL_SOURCES, step_dual
 
-__all__ = ["SACLagLoss"]
+__all__ = ["PPOLagLoss", "SACLagLoss"]
 
 
 def _rsample_log_prob(dist):
@@ -150,3 +151,81 @@ class SACLagLoss(SACLoss):
     def step_dual(self, loss_td: TensorDictBase, episode_cost: float | None = None, episode_cost_limit: float | None = None):
         """As :meth:`algd_components.ALGDLoss.step_dual`."""
         return step_dual(self.dual, self.dual_source, self.cost_limit, loss_td, episode_cost, episode_cost_limit)
+
+
+class PPOLagLoss(ClipPPOLoss):
+    """PPO-Lagrangian: TorchRL's ``ClipPPOLoss`` on the penalised advantage, with GAE for
+    both reward and cost and λ from a :class:`DualVariable` (as OmniSafe's / Safety-Gymnasium's
+    PPO-Lag).
+
+    :meth:`compute_advantages` runs TorchRL's :class:`~torchrl.objectives.value.GAE` twice — on
+    ``("next", "reward")`` with the value critic and on ``("next", "cost")`` with the cost
+    critic — and writes the advantage PPO clips,
+    ``A = (Â_r - λ Â_c) / (1 + λ)`` with ``Â_r`` standardised and ``Â_c`` centred over the
+    batch.  :meth:`forward` is ``ClipPPOLoss.forward`` plus ``loss_cost`` (the cost critic's
+    squared error to its GAE value target, weighted like ``loss_critic``) and ``lambda``.
+    :meth:`step_dual` steps λ from the mean cost of recent training episodes against the
+    episodic limit (``source="episode"``), once per collected batch.
+
+    Args:
+        actor_network: a ``ProbabilisticActor`` with ``return_log_prob=True``.
+        critic_network: the reward value network (``ValueOperator`` writing ``state_value``).
+        cost_critic_network: the cost value network, writing ``cost_state_value``.
+        dual: the :class:`DualVariable` (OmniSafe's rule: ``rule="adam"``).
+        gamma, lmbda: discount and GAE λ of the reward; ``cost_gamma``, ``cost_lmbda`` of the cost.
+        **ppo_kwargs: passed to ``ClipPPOLoss`` (``clip_epsilon``, ``entropy_coeff``, ``critic_coeff``, ...).
+    """
+
+    def __init__(
+        self,
+        actor_network: TensorDictModule,
+        critic_network: TensorDictModule,
+        cost_critic_network: TensorDictModule,
+        dual: DualVariable,
+        *,
+        gamma: float = 0.99,
+        lmbda: float = 0.95,
+        cost_gamma: float = 0.99,
+        cost_lmbda: float = 0.95,
+        **ppo_kwargs,
+    ):
+        for name, v in (("gamma", gamma), ("lmbda", lmbda), ("cost_gamma", cost_gamma), ("cost_lmbda", cost_lmbda)):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+        ppo_kwargs.setdefault("normalize_advantage", False)  # compute_advantages scales Â_r itself
+        super().__init__(actor_network, critic_network, **ppo_kwargs)
+        self.cost_critic_network = cost_critic_network
+        self.dual = dual
+        self.make_value_estimator(ValueEstimators.GAE, gamma=gamma, lmbda=lmbda)
+        self.cost_value_estimator = GAE(gamma=cost_gamma, lmbda=cost_lmbda, value_network=cost_critic_network)
+        self.cost_value_estimator.set_keys(
+            reward="cost", value="cost_state_value", advantage="cost_advantage", value_target="cost_value_target"
+        )
+
+    @torch.no_grad()
+    def compute_advantages(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """GAE for reward and cost on a collected batch (time on the last batch dim), then the
+        penalised advantage under ``advantage``.  Returns ``tensordict``, written in place."""
+        self.value_estimator(tensordict, params=self._cached_critic_network_params_detached,
+                             target_params=self.target_critic_network_params)
+        self.cost_value_estimator(tensordict)
+        adv_r = tensordict.get(self.tensor_keys.advantage)
+        adv_c = tensordict.get("cost_advantage")
+        adv_r = (adv_r - adv_r.mean()) / (adv_r.std() + 1e-8)
+        adv_c = adv_c - adv_c.mean()
+        lam = self.dual.value
+        tensordict.set(self.tensor_keys.advantage, (adv_r - lam * adv_c) / (1.0 + lam))
+        return tensordict
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        out = super().forward(tensordict)
+        pred = self.cost_critic_network(tensordict.select(*self.cost_critic_network.in_keys).clone())
+        err = (pred.get("cost_state_value") - tensordict.get("cost_value_target")).square()
+        coeff = self.critic_coeff if self.critic_coeff is not None else 1.0
+        out.set("loss_cost", coeff * _reduce(err.squeeze(-1), self.reduction))
+        out.set("lambda", self.dual.value.detach().clone())
+        return out
+
+    def step_dual(self, loss_td=None, episode_cost: float | None = None, episode_cost_limit: float | None = None):
+        """λ from the mean cost of recent training episodes against ``episode_cost_limit``."""
+        return step_dual(self.dual, "episode", float("nan"), loss_td, episode_cost, episode_cost_limit)

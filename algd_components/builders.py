@@ -17,7 +17,7 @@ from .dual import DualVariable
 from .trainer import Algorithm, _int, _num, make_lagrangian, validate_dual
 from .training import require
 
-__all__ = ["validate_sac", "build_sac"]
+__all__ = ["build_ppo_lag", "build_sac", "validate_ppo", "validate_sac"]
 
 
 def validate_sac(cfg: DictConfig) -> None:
@@ -37,6 +37,15 @@ def _bounds(action_spec, act_dim: int) -> Bounded:
     return Bounded(low=low, high=high, shape=(act_dim,))
 
 
+def _tanh_normal_actor(net, bounds: Bounded, **kwargs) -> ProbabilisticActor:
+    # TanhNormal squashes to [-1, 1] unless told the bounds (the spec alone does not tell it)
+    return ProbabilisticActor(
+        TensorDictModule(net, in_keys=["observation"], out_keys=["loc", "scale"]),
+        in_keys=["loc", "scale"], spec=bounds, distribution_class=TanhNormal,
+        distribution_kwargs={"low": bounds.space.low, "high": bounds.space.high}, **kwargs,
+    )
+
+
 def build_sac(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> Algorithm:
     act_dim = action_spec.shape[-1]
     s = cfg.sac
@@ -44,10 +53,7 @@ def build_sac(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> A
         MLP(in_features=obs_dim, out_features=2 * act_dim, num_cells=list(s.actor_hidden)),
         NormalParamExtractor(),
     )
-    actor = ProbabilisticActor(
-        TensorDictModule(net, in_keys=["observation"], out_keys=["loc", "scale"]),
-        in_keys=["loc", "scale"], spec=_bounds(action_spec, act_dim), distribution_class=TanhNormal,
-    ).to(device)
+    actor = _tanh_normal_actor(net, _bounds(action_spec, act_dim)).to(device)
     qvalue = ValueOperator(
         MLP(in_features=obs_dim + act_dim, out_features=1, num_cells=list(cfg.network.critic_hidden)),
         in_keys=["observation", "action"],
@@ -66,3 +72,56 @@ def build_sac(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> A
         "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=list(o.cost_weight_decay)), lr=o.cost_lr),
     }
     return Algorithm(actor, loss, SoftUpdate(loss, eps=o.target_update_polyak), optimizers)
+
+
+# ------------------------------------------------------------------------------ PPO-Lag
+def validate_ppo(cfg: DictConfig) -> None:
+    p = cfg.ppo
+    checks = [
+        (_int(p.epochs) and p.epochs >= 1, "ppo.epochs", p.epochs, "an integer >= 1"),
+        (_int(p.minibatch_size) and p.minibatch_size >= 1, "ppo.minibatch_size", p.minibatch_size, "an integer >= 1"),
+        (_num(p.clip_epsilon) and p.clip_epsilon > 0, "ppo.clip_epsilon", p.clip_epsilon, "a number > 0"),
+        (_num(p.gae_lambda) and 0 <= p.gae_lambda <= 1, "ppo.gae_lambda", p.gae_lambda, "a number in [0, 1]"),
+        (_num(p.entropy_coef) and p.entropy_coef >= 0, "ppo.entropy_coef", p.entropy_coef, "a number >= 0"),
+        (_num(p.critic_coef) and p.critic_coef > 0, "ppo.critic_coef", p.critic_coef, "a number > 0"),
+        (p.max_grad_norm is None or (_num(p.max_grad_norm) and p.max_grad_norm > 0), "ppo.max_grad_norm",
+         p.max_grad_norm, "a number > 0 or null"),
+        (cfg.collector.init_random_frames == 0, "collector.init_random_frames", cfg.collector.init_random_frames,
+         "0 for on-policy PPO-Lag (random-action frames carry no log-probabilities to learn from)"),
+        (cfg.lagrangian.get("name") == "standard", "lagrangian", cfg.lagrangian.get("name", cfg.lagrangian),
+         "'standard' for PPO-Lag (its penalty is the advantage form (A_r - lambda A_c) / (1 + lambda))"),
+    ]
+    for ok, key, value, allowed in checks:
+        require(ok, key, value, allowed)
+    require(p.dual.source == "episode", "ppo.dual.source", p.dual.source, "'episode' (PPO-Lag steps lambda on episode costs)")
+    validate_dual(cfg, p.dual, "ppo.dual")
+
+
+def build_ppo_lag(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> Algorithm:
+    """PPO-Lag: TanhNormal actor, value and cost-value MLPs, :class:`PPOLagLoss`, one Adam over all
+    three, and :class:`~algd_components.trainer.OnPolicyUpdate` as ``Algorithm.learn``."""
+    from torchrl.modules import ValueOperator
+
+    from .baselines import PPOLagLoss
+    from .trainer import OnPolicyUpdate
+
+    act_dim = action_spec.shape[-1]
+    p, o = cfg.ppo, cfg.optim
+    net = torch.nn.Sequential(
+        MLP(in_features=obs_dim, out_features=2 * act_dim, num_cells=list(p.actor_hidden), activation_class=torch.nn.Tanh),
+        NormalParamExtractor(),
+    )
+    actor = _tanh_normal_actor(net, _bounds(action_spec, act_dim), return_log_prob=True).to(device)
+
+    def value_net(out_key):
+        mlp = MLP(in_features=obs_dim, out_features=1, num_cells=list(p.critic_hidden), activation_class=torch.nn.Tanh)
+        return ValueOperator(mlp, in_keys=["observation"], out_keys=[out_key]).to(device)
+
+    dual = DualVariable(init_value=float(p.dual.init), rule=p.dual.rule, lr=float(p.dual.lr)).to(device)
+    loss = PPOLagLoss(actor, value_net("state_value"), value_net("cost_state_value"), dual,
+                      gamma=o.gamma, lmbda=p.gae_lambda, cost_gamma=o.cost_gamma, cost_lmbda=p.gae_lambda,
+                      clip_epsilon=float(p.clip_epsilon), entropy_coeff=float(p.entropy_coef),
+                      critic_coeff=float(p.critic_coef))
+    optimizers = {"ppo": torch.optim.Adam(loss.parameters(), lr=o.lr)}
+    learn = OnPolicyUpdate(loss, optimizers, p.epochs, p.minibatch_size, p.max_grad_norm)
+    return Algorithm(actor, loss, None, optimizers, learn=learn)

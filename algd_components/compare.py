@@ -1,6 +1,6 @@
 """Run algorithms × tasks × seeds with one command; write one figure and a summary table.
 
-    python -m algd_components.compare --algos algd lgd sac_lag sac_auglag \\
+    python -m algd_components.compare --algos algd lgd sac_lag sac_auglag cal ppo_lag \\
         --tasks SafetyHalfCheetahVelocity-v1 --seeds 0 1 --out comparisons/cheetah \\
         --set collector.total_frames=30000 logger.eval_iter=3000 algd:algd.mc_samples=4
 
@@ -32,6 +32,8 @@ ALGORITHMS: dict[str, tuple[str, list[str]]] = {
     "sac_lag": ("sac_lag", ["lagrangian=standard"]),
     "sac_auglag": ("sac_lag", ["lagrangian=augmented"]),
     "cal": ("cal", []),
+    # on-policy: every frame comes from the current policy, whatever the shared budget says
+    "ppo_lag": ("ppo_lag", ["collector.init_random_frames=0"]),
 }
 
 

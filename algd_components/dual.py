@@ -8,7 +8,7 @@ from torch import nn
 
 __all__ = ["DualVariable", "DUAL_RULES"]
 
-DUAL_RULES = ("projected", "log_adam")
+DUAL_RULES = ("projected", "log_adam", "adam")
 
 # log λ is kept inside [LOG_MIN, LOG_MAX] under the log-space rule so that λ stays a finite,
 # positive float32 (e^-20 ≈ 2e-9, e^20 ≈ 5e8).
@@ -23,6 +23,8 @@ class DualVariable(nn.Module):
     * ``"projected"`` — paper Alg. 1 line 21: ``λ ← [λ + η (Q̄c - h)]_+``.
     * ``"log_adam"`` — the released ALGD code: λ is stored as ``log λ`` and stepped by
       Adam on the loss ``λ·(h - Q̄c)``, i.e. with gradient ``λ (h - Q̄c)`` w.r.t. ``log λ``.
+    * ``"adam"`` — PPO-Lag as in OmniSafe / Safety-Gymnasium's baselines: λ itself stepped by
+      Adam on the loss ``-λ (Ĵc - d)`` (gradient ``d - Ĵc``), then projected onto ``λ ≥ 0``.
 
     ``step(cost_estimate, cost_limit)`` takes the cost estimate (a tensor, averaged) and the
     budget ``h``.  λ never goes negative and never becomes NaN: a non-finite cost
@@ -84,15 +86,19 @@ class DualVariable(nn.Module):
             new = torch.clamp(lam + self.lr * violation, min=0.0)
         else:
             b1, b2 = self.betas
-            grad = lam * (-violation)  # d/d(log λ) of λ·(h - Qc)
+            # d/d(log λ) of λ·(h - Qc) for log_adam; d/dλ of -λ·(Qc - h) for adam
+            grad = lam * (-violation) if self.rule == "log_adam" else -violation
             m = b1 * self.adam_exp_avg + (1 - b1) * grad
             v = b2 * self.adam_exp_avg_sq + (1 - b2) * grad * grad
             t = self.adam_step + 1
             m_hat = m / (1 - b1 ** t.to(m.dtype))
             v_hat = v / (1 - b2 ** t.to(m.dtype))
-            log_lam = torch.log(lam.clamp(min=math.exp(LOG_MIN)))
-            new_log = (log_lam - self.lr * m_hat / (v_hat.sqrt() + self.eps)).clamp(LOG_MIN, LOG_MAX)
-            new = new_log.exp()
+            adam_step = self.lr * m_hat / (v_hat.sqrt() + self.eps)
+            if self.rule == "log_adam":
+                log_lam = torch.log(lam.clamp(min=math.exp(LOG_MIN)))
+                new = (log_lam - adam_step).clamp(LOG_MIN, LOG_MAX).exp()
+            else:
+                new = torch.clamp(lam - adam_step, min=0.0)
             self.adam_exp_avg.copy_(torch.where(finite, m, self.adam_exp_avg))
             self.adam_exp_avg_sq.copy_(torch.where(finite, v, self.adam_exp_avg_sq))
             self.adam_step.copy_(torch.where(finite, t, self.adam_step))

@@ -1,11 +1,13 @@
-"""The off-policy training loop and the builders every recipe shares.
+"""The training loop and the builders every recipe shares.
 
 A recipe supplies two functions — ``validate(cfg)`` for its own config keys and
 ``build(cfg, obs_dim, action_spec, cost_limit, device) -> Algorithm`` — and
-:func:`train_off_policy` does the rest the same way for every algorithm: env factory,
-TorchRL ``Collector`` and replay buffer, updates through
-:func:`~algd_components.training.update_step`, deterministic evaluation, ``metrics.csv``,
-TorchRL loggers, atomic checkpoints and resume.
+:func:`train_loop` does the rest the same way for every algorithm: env factory,
+TorchRL ``Collector``, updates, deterministic evaluation, ``metrics.csv``, TorchRL
+loggers, atomic checkpoints and resume.  Off-policy algorithms (the default) store every
+batch in the replay buffer and do ``utd_ratio`` updates per frame through
+:func:`~algd_components.training.update_step`; an on-policy algorithm sets
+``Algorithm.learn`` (e.g. :class:`OnPolicyUpdate`) and learns from each batch as collected.
 """
 from __future__ import annotations
 
@@ -41,23 +43,59 @@ from .training import (
     update_step,
 )
 
-__all__ = ["Algorithm", "train_off_policy", "recipe_main", "load_sibling", "validate_common", "validate_dual", "make_lagrangian",
+__all__ = ["Algorithm", "OnPolicyUpdate", "train_loop", "train_off_policy", "recipe_main", "load_sibling", "validate_common", "validate_dual", "make_lagrangian",
            "make_envs", "make_batched_env", "make_collector", "make_replay_buffer"]
 
 LOGGER_BACKENDS = ("csv", "tensorboard", "wandb", "")
 # the last update's scalars written to metrics.csv (those a loss does not produce stay empty)
-LOSS_COLUMNS = ("loss_qvalue", "loss_cost", "loss_actor", "score_loss", "energy", "cost_estimate_batch", "cost_estimate_policy")
+LOSS_COLUMNS = ("loss_qvalue", "loss_cost", "loss_actor", "score_loss", "energy", "cost_estimate_batch", "cost_estimate_policy",
+                "loss_objective", "loss_critic")
 
 
 @dataclass
 class Algorithm:
     """What a recipe's ``build`` returns: the acting policy, the loss (with ``dual`` and
-    ``step_dual``), its target-network updater and its optimisers."""
+    ``step_dual``), its target-network updater and its optimisers.  ``learn`` (on-policy
+    algorithms): ``learn(batch, episode_cost=, episode_cost_limit=) -> (loss_td, n_updates)``
+    called on each collected batch in place of replay-buffer updates."""
 
     policy: torch.nn.Module
     loss: torch.nn.Module
     target_updater: object
     optimizers: dict
+    learn: Callable | None = None
+
+
+class OnPolicyUpdate:
+    """On-policy learning from one collected batch, as TorchRL's PPO recipes do it.
+
+    One dual step on the recent training episodes' mean cost (before the policy moves, as
+    OmniSafe's PPO-Lag), ``loss.compute_advantages(batch)`` (no gradient), then ``epochs``
+    passes over the batch in shuffled minibatches: sum of the ``loss_*`` entries → backward →
+    gradient norm clipped to ``max_grad_norm`` → every optimiser steps.
+    """
+
+    def __init__(self, loss, optimizers: dict, epochs: int, minibatch_size: int, max_grad_norm: float | None):
+        self.loss, self.optimizers = loss, optimizers
+        self.epochs, self.minibatch_size, self.max_grad_norm = epochs, minibatch_size, max_grad_norm
+
+    def __call__(self, batch, episode_cost: float | None = None, episode_cost_limit: float | None = None):
+        self.loss.step_dual(None, episode_cost, episode_cost_limit)
+        flat = self.loss.compute_advantages(batch).reshape(-1)
+        params = [p for opt in self.optimizers.values() for g in opt.param_groups for p in g["params"]]
+        n = 0
+        for _ in range(self.epochs):
+            for idx in torch.randperm(flat.numel(), device=flat.device).split(self.minibatch_size):
+                loss_td = self.loss(flat[idx])
+                for opt in self.optimizers.values():
+                    opt.zero_grad(set_to_none=True)
+                sum(v for k, v in loss_td.items() if k.startswith("loss_")).backward()
+                if self.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+                for opt in self.optimizers.values():
+                    opt.step()
+                n += 1
+        return loss_td.detach(), n
 
 
 def load_sibling(file: str, name: str):
@@ -302,7 +340,7 @@ def validate_dual(cfg: DictConfig, node: DictConfig, prefix: str) -> None:
             f"'batch' or 'policy' for {task.name}, whose limit is on the discounted cost")
 
 
-def train_off_policy(
+def train_loop(
     cfg: DictConfig,
     run_dir: str | Path,
     validate: Callable[[DictConfig], None],
@@ -336,12 +374,20 @@ def train_off_policy(
     pbar = tqdm.tqdm(total=cfg.collector.total_frames, initial=state["frames"], disable=not cfg.progress_bar, unit="frame")
     try:
         for data in collector:
-            replay_buffer.extend(data.reshape(-1))
+            if algo.learn is None:
+                replay_buffer.extend(data.reshape(-1))
             episodes.update(data)
             state["frames"] += data.numel()
             window["frames"] += data.numel()
             pbar.update(data.numel())
-            if state["frames"] >= cfg.collector.init_random_frames:
+            if algo.learn is not None:
+                t0 = time.time()
+                loss_td, n = algo.learn(data, episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit)
+                window["updates"] += n
+                state["updates"] += n
+                window["update_s"] += time.time() - t0
+                state["last_losses"] = {k: v.item() for k, v in loss_td.items() if v.numel() == 1}
+            elif state["frames"] >= cfg.collector.init_random_frames:
                 t0 = time.time()
                 for _ in range(max(1, round(data.numel() * cfg.optim.utd_ratio))):
                     loss_td = update_step(loss, optimizers, algo.target_updater, replay_buffer.sample(),
@@ -372,6 +418,9 @@ def train_off_policy(
     return state
 
 
+train_off_policy = train_loop  # the name the off-policy recipes were written against
+
+
 def recipe_main(file: str, validate: Callable[[DictConfig], None], build: Callable[..., Algorithm]) -> None:
     """A recipe's command line: Hydra reads ``config.yaml`` beside ``file``, the run goes to
     Hydra's output directory, and a bad value ends it with one line and exit status 2."""
@@ -383,7 +432,7 @@ def recipe_main(file: str, validate: Callable[[DictConfig], None], build: Callab
     @hydra.main(config_path=str(Path(file).resolve().parent), config_name="config", version_base="1.3")
     def main(cfg: DictConfig) -> None:
         try:
-            train_off_policy(cfg, HydraConfig.get().runtime.output_dir, validate, build)
+            train_loop(cfg, HydraConfig.get().runtime.output_dir, validate, build)
         except ConfigError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)

@@ -128,6 +128,8 @@ METRIC_COLUMNS = [
     "energy",
     "cost_estimate_batch",
     "cost_estimate_policy",
+    "loss_objective",
+    "loss_critic",
     "updates",
     "updates_per_s",
     "frames_per_s",

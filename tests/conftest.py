@@ -54,3 +54,8 @@ def sac_lag_recipe():
 @pytest.fixture(scope="session")
 def cal_recipe():
     return load_recipe("cal")
+
+
+@pytest.fixture(scope="session")
+def ppo_lag_recipe():
+    return load_recipe("ppo_lag")

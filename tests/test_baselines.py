@@ -189,3 +189,94 @@ def test_compare_runs_algorithms_and_writes_figure_and_table(tmp_path):
                  "--out", str(tmp_path), "--set", *shared]) == 0
     assert (tmp_path / "algd" / "SafetyHalfCheetahVelocity-v1" / "seed0" / "metrics.csv").stat().st_mtime == mtime
     assert main(["--algos", "nope", "--out", str(tmp_path)]) == 2
+
+
+# --------------------------------------------------------------------------- PPO-Lag
+def build_ppo(lam=0.5, T=24):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(MLP(in_features=O, out_features=2 * ACT, num_cells=[32, 32]), NormalParamExtractor())
+    actor = ProbabilisticActor(
+        TensorDictModule(net, in_keys=["observation"], out_keys=["loc", "scale"]), in_keys=["loc", "scale"],
+        spec=Bounded(-1.0, 1.0, (ACT,)), distribution_class=TanhNormal, return_log_prob=True,
+    )
+    v = ValueOperator(MLP(in_features=O, out_features=1, num_cells=[32]), in_keys=["observation"])
+    vc = ValueOperator(MLP(in_features=O, out_features=1, num_cells=[32]), in_keys=["observation"],
+                       out_keys=["cost_state_value"])
+    loss = A.PPOLagLoss(actor, v, vc, A.DualVariable(lam, rule="adam", lr=0.035), gamma=0.9, lmbda=0.8,
+                        cost_gamma=0.95, cost_lmbda=0.7)
+    obs = torch.randn(T + 1, O)
+    done = torch.zeros(T, 1, dtype=torch.bool)
+    done[10] = True  # an episode ends (terminated) inside the rollout
+    td = TensorDict({"observation": obs[:-1], "next": {
+        "observation": obs[1:], "reward": torch.randn(T, 1), "cost": torch.rand(T, 1),
+        "done": done, "terminated": done.clone()}}, [T])
+    with torch.no_grad():
+        actor(td)
+    return loss, td, v, vc
+
+
+def _gae_by_hand(r, v, v_next, done, gamma, lmbda):
+    adv, running = torch.zeros_like(r), torch.zeros(1)
+    for t in reversed(range(r.shape[0])):
+        nd = 1.0 - done[t].float()
+        delta = r[t] + gamma * nd * v_next[t] - v[t]
+        running = delta + gamma * lmbda * nd * running
+        adv[t] = running
+    return adv
+
+
+def test_ppo_lag_advantage_is_penalised_gae_of_reward_and_cost():
+    lam = 0.5
+    loss, td, v, vc = build_ppo(lam)
+    loss.compute_advantages(td)
+    with torch.no_grad(), loss.critic_network_params.to_module(loss.critic_network):
+        val = v(td.select("observation").clone())["state_value"]
+        val_next = v(td["next"].select("observation").clone())["state_value"]
+        cval = vc(td.select("observation").clone())["cost_state_value"]
+        cval_next = vc(td["next"].select("observation").clone())["cost_state_value"]
+    done = td["next", "done"]
+    a_r = _gae_by_hand(td["next", "reward"], val, val_next, done, 0.9, 0.8)
+    a_c = _gae_by_hand(td["next", "cost"], cval, cval_next, done, 0.95, 0.7)  # the cost's own γ and λ
+    assert torch.allclose(td["cost_advantage"], a_c, atol=1e-5)
+    assert torch.allclose(td["cost_value_target"], a_c + cval, atol=1e-5)
+    want = ((a_r - a_r.mean()) / a_r.std() - lam * (a_c - a_c.mean())) / (1 + lam)
+    assert torch.allclose(td["advantage"], want, atol=1e-4)
+
+
+def test_ppo_lag_losses_reach_their_networks_and_dual_uses_episode_costs():
+    loss, td, _, vc = build_ppo(0.5)
+    loss.compute_advantages(td)
+    out = loss(td)
+    assert {"loss_objective", "loss_critic", "loss_cost", "lambda"} <= set(out.keys())
+    out["loss_cost"].backward()  # the cost-value loss trains the cost critic only
+    assert all(p.grad is not None for p in vc.parameters())
+    assert all(p.grad is None for p in loss.actor_network_params.values(True, True))
+    lam0 = loss.dual.value.item()
+    loss.step_dual(None, episode_cost=None, episode_cost_limit=25.0)  # no finished episode yet: no step
+    assert loss.dual.value.item() == lam0
+    loss.step_dual(None, episode_cost=40.0, episode_cost_limit=25.0)
+    assert loss.dual.value.item() > lam0
+
+
+def test_ppo_lag_recipe_runs_resumes_and_writes_standard_outputs(ppo_lag_recipe, tmp_path):
+    import csv
+
+    from conftest import FAST_COMMON, make_cfg
+    from algd_components.training import METRIC_COLUMNS, ConfigError
+
+    fast = [*FAST_COMMON, "collector.init_random_frames=0", "collector.frames_per_batch=100", "ppo.epochs=2",
+            "ppo.minibatch_size=50", "env.name=SafetyHopperVelocity-v1", "env.max_episode_steps=40"]
+    state = ppo_lag_recipe.train(make_cfg("ppo_lag", fast), tmp_path / "ppo")
+    assert state["frames"] == 300 and state["updates"] == 3 * 2 * 2
+    rows = list(csv.DictReader(open(tmp_path / "ppo" / "metrics.csv")))
+    assert list(rows[0].keys()) == METRIC_COLUMNS
+    assert all(r["loss_objective"] and r["loss_critic"] and r["loss_cost"] for r in rows)
+    # episodes of <= 40 steps finish; their cost is far under the limit of 25, so λ leaves 0.001 for 0
+    assert float(rows[-1]["lambda"]) != 0.001
+    state = ppo_lag_recipe.train(make_cfg("ppo_lag", [*fast, "collector.total_frames=500", f"resume={tmp_path / 'ppo'}"]),
+                                 tmp_path / "unused")
+    assert state["frames"] == 500
+    for bad, key in (("collector.init_random_frames=100", r"collector\.init_random_frames"),
+                     ("ppo.dual.source=batch", r"ppo\.dual\.source"), ("ppo.epochs=0", r"ppo\.epochs")):
+        with pytest.raises(ConfigError, match=key):
+            ppo_lag_recipe.train(make_cfg("ppo_lag", [*fast, bad]), tmp_path / "bad")

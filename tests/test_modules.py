@@ -130,7 +130,7 @@ def test_ensemble_per_layer_weight_decay_groups():
 
 
 # ----------------------------------------------------------------------- dual
-@pytest.mark.parametrize("rule", ["projected", "log_adam"])
+@pytest.mark.parametrize("rule", ["projected", "log_adam", "adam"])
 def test_dual_moves_up_when_violated_and_down_not_below_zero(rule):
     dual = A.DualVariable(init_value=0.5, rule=rule, lr=0.1)
     lam0 = dual.value.item()
@@ -140,11 +140,11 @@ def test_dual_moves_up_when_violated_and_down_not_below_zero(rule):
         dual.step(torch.tensor(0.0), cost_limit=10.0)
         assert dual.value.item() >= 0.0
     assert dual.value.item() < lam0
-    if rule == "projected":
+    if rule in ("projected", "adam"):
         assert dual.value.item() == 0.0
 
 
-@pytest.mark.parametrize("rule", ["projected", "log_adam"])
+@pytest.mark.parametrize("rule", ["projected", "log_adam", "adam"])
 def test_dual_never_nan_and_state_dict_round_trip(rule):
     dual = A.DualVariable(init_value=1.0, rule=rule, lr=0.05)
     dual.step(torch.tensor(5.0), 1.0)
@@ -172,6 +172,21 @@ def test_dual_log_adam_matches_torch_adam_on_log_lambda():
         (log_lam.exp() * (1.0 - torch.tensor(qc))).backward()
         opt.step()
         assert torch.allclose(dual.value, log_lam.exp().detach(), rtol=1e-5)
+
+
+def test_dual_adam_matches_torch_adam_on_lambda_then_projection():
+    """OmniSafe's PPO-Lag multiplier: Adam on -λ (Jc - d), then λ clamped at 0."""
+    dual = A.DualVariable(init_value=0.05, rule="adam", lr=0.035)
+    lam = torch.nn.Parameter(torch.tensor(0.05))
+    opt = torch.optim.Adam([lam], lr=0.035)
+    for jc in (40.0, 30.0, 10.0, 0.0, 0.0, 0.0, 50.0):
+        dual.step(torch.tensor(jc), 25.0)
+        opt.zero_grad()
+        (-lam * (torch.tensor(jc) - 25.0)).backward()
+        opt.step()
+        with torch.no_grad():
+            lam.clamp_(min=0.0)
+        assert torch.allclose(dual.value, lam.detach(), atol=1e-6), (jc, dual.value, lam)
 
 
 # ----------------------------------------------------------------------- lagrangians

@@ -20,7 +20,7 @@ from algd_components import functional as F
         (lambda: A.EnsembleCostValue(3, 2, risk_coef=-1.0), "risk_coef"),
         (lambda: A.VESDEActor(3, 2, num_steps=0), "num_steps"),
         (lambda: A.VESDEActor(3, 2, action_low=1.0, action_high=-1.0), "action bounds"),
-        (lambda: A.DualVariable(rule="adam"), "dual rule"),
+        (lambda: A.DualVariable(rule="sgd"), "dual rule"),
         (lambda: A.DualVariable(lr=0.0), "lr"),
         (lambda: A.DualVariable(init_value=-1.0), "init_value"),
         (lambda: A.DualVariable(init_value=0.0, rule="log_adam"), "init_value"),
