@@ -140,6 +140,15 @@ def make_envs(cfg: DictConfig):
     return train_env, eval_env, task, steps, h
 
 
+def train_env_factory(cfg: DictConfig, task_name: str, steps: int):
+    """A picklable factory of the training env (for a collector's worker process)."""
+    from functools import partial
+
+    from torchrl.envs import EnvCreator
+
+    return EnvCreator(partial(make_batched_env, task_name, cfg.env.num_envs, cfg.env.vectorize, cfg.env.seed, steps))
+
+
 def make_batched_env(name: str, num_envs: int, vectorize: str, seed: int, steps: int):
     """One env, or ``num_envs`` copies in a TorchRL ``ParallelEnv`` (worker processes) or
     ``SerialEnv`` (one process); worker ``i`` is seeded ``seed + i``."""
@@ -154,19 +163,26 @@ def make_batched_env(name: str, num_envs: int, vectorize: str, seed: int, steps:
     return batched
 
 
-def make_collector(cfg: DictConfig, env, actor, device, frames_done: int) -> Collector:
+def make_collector(cfg: DictConfig, env, actor, device, frames_done: int, env_factory=None):
+    """TorchRL's ``Collector`` stepping ``env`` in this process, or with
+    ``collector.async_collection`` an ``AsyncCollector``: a worker process builds its own env
+    with ``env_factory`` and collects the next batch while this process runs the updates on the
+    last one (the batch then comes from the policy as it was one batch ago)."""
     c = cfg.collector
-    return Collector(
-        env,
-        actor,
+    kwargs = dict(
         frames_per_batch=c.frames_per_batch,
         total_frames=c.total_frames - frames_done,
         init_random_frames=max(0, c.init_random_frames - frames_done),
         policy_device=device,
         env_device="cpu",
         storing_device=device,
-        auto_register_policy_transforms=False,
     )
+    if c.get("async_collection", False):
+        from torchrl.collectors import AsyncCollector
+
+        # one math thread for the worker: on a small machine the updates need the rest
+        return AsyncCollector(env_factory, actor, num_threads=1, **kwargs)
+    return Collector(env, actor, auto_register_policy_transforms=False, **kwargs)
 
 
 def make_replay_buffer(cfg: DictConfig, device) -> TensorDictReplayBuffer:
@@ -305,6 +321,7 @@ def validate_common(cfg: DictConfig) -> None:
         (_int(c.total_frames) and c.total_frames >= 1, "collector.total_frames", c.total_frames, "an integer >= 1"),
         (_int(c.init_random_frames) and c.init_random_frames >= 0, "collector.init_random_frames", c.init_random_frames, "an integer >= 0"),
         (_int(c.frames_per_batch) and c.frames_per_batch >= 1, "collector.frames_per_batch", c.frames_per_batch, "an integer >= 1"),
+        (isinstance(c.get("async_collection", False), bool), "collector.async_collection", c.get("async_collection"), "true or false"),
         (_int(o.batch_size) and o.batch_size >= 1, "optim.batch_size", o.batch_size, "an integer >= 1"),
         (_int(cfg.replay_buffer.size) and cfg.replay_buffer.size >= 1, "replay_buffer.size", cfg.replay_buffer.size, "an integer >= 1"),
         (_num(o.utd_ratio) and o.utd_ratio > 0, "optim.utd_ratio", o.utd_ratio, "a number > 0"),
@@ -359,13 +376,20 @@ def train_loop(
     train_env, eval_env, task, max_steps, h = make_envs(cfg)
     algo = build(cfg, train_env.observation_spec["observation"].shape[-1], train_env.action_spec, h, device)
     loss, optimizers = algo.loss, algo.optimizers
+    use_async = cfg.collector.get("async_collection", False)
+    require(not (use_async and algo.learn is not None), "collector.async_collection", use_async,
+            "false for an on-policy algorithm (it learns from each batch of its current policy)")
     replay_buffer = make_replay_buffer(cfg, device)
     episodes = EpisodeTracker()
     state = restore(ckpt, loss, optimizers, replay_buffer, episodes)  # counters; fresh run: zeros
     save_config(cfg, run_dir, resumed=ckpt is not None)
     metrics = MetricsCSV(run_dir / "metrics.csv", resume_frames=state["frames"] if ckpt else None)
     logger = make_logger(cfg, run_dir)
-    collector = make_collector(cfg, train_env, algo.policy, device, state["frames"])
+    if use_async:
+        train_env.close()  # the worker builds its own
+        collector = make_collector(cfg, None, algo.policy, device, state["frames"], train_env_factory(cfg, task.name, max_steps))
+    else:
+        collector = make_collector(cfg, train_env, algo.policy, device, state["frames"])
     episode_limit = cfg.env.cost_limit if cfg.env.cost_limit is not None else task.cost_limit
     every = lambda n: (state["frames"] // n + 1) * n  # noqa: E731  next multiple of n
     next_eval, next_ckpt = every(cfg.logger.eval_iter), every(cfg.checkpoint.interval)

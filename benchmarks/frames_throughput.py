@@ -8,6 +8,10 @@
   ``--e2e-random`` random ones, reporting frames/s and the fraction of wall time in updates
   (from its metrics.csv);
 * actor latency: one stochastic K-step sample for a batch of 1 and of ``num_envs``.
+
+``--collection sync async`` runs the end-to-end measurement both in-process and with
+``collector.async_collection=true`` (a worker process collects while the updates run),
+back to back, one row each.
 """
 from __future__ import annotations
 
@@ -83,6 +87,8 @@ def main(argv=None):
     p.add_argument("--e2e-frames", type=int, default=1000, help="frames with updates (utd 1) in the end-to-end run")
     p.add_argument("--e2e-random", type=int, default=600, help="multiple of the 200-frame batches")
     p.add_argument("--no-e2e", action="store_true")
+    p.add_argument("--collection", nargs="+", choices=["sync", "async"], default=["sync"],
+                   help="end to end with the in-process collector and/or collector.async_collection=true")
     p.add_argument("--device", default="")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -92,12 +98,17 @@ def main(argv=None):
         for n in args.num_envs:
             overrides = [f"env.name={task}", f"env.num_envs={n}", f"env.vectorize={args.vectorize}", f"network.device={device}"]
             cfg = compose_recipe_config(overrides)
-            row = {"task": task, "num_envs": n, "collect_frames_per_s": round(collection_fps(cfg, args.collect_frames, device), 1),
-                   "actor_ms_batch": actor_latency_ms(cfg, n, device)}
-            if not args.no_e2e:
-                row.update(end_to_end(overrides, args.e2e_frames, args.e2e_random))
-            rows.append(row)
-            print(json.dumps(row) if args.json else row, flush=True)
+            base = {"task": task, "num_envs": n, "collect_frames_per_s": round(collection_fps(cfg, args.collect_frames, device), 1),
+                    "actor_ms_batch": actor_latency_ms(cfg, n, device)}
+            for mode in ([] if args.no_e2e else args.collection):
+                row = {**base, "collection": mode}
+                row.update(end_to_end([*overrides, f"collector.async_collection={mode == 'async'}"],
+                                      args.e2e_frames, args.e2e_random))
+                rows.append(row)
+                print(json.dumps(row) if args.json else row, flush=True)
+            if args.no_e2e:
+                rows.append(base)
+                print(json.dumps(base) if args.json else base, flush=True)
     cfg = compose_recipe_config([])
     print(json.dumps({"actor_ms_batch1": actor_latency_ms(cfg, 1, device), "device": str(device),
                       "torch_threads": torch.get_num_threads()}))

@@ -280,3 +280,21 @@ def test_ppo_lag_recipe_runs_resumes_and_writes_standard_outputs(ppo_lag_recipe,
                      ("ppo.dual.source=batch", r"ppo\.dual\.source"), ("ppo.epochs=0", r"ppo\.epochs")):
         with pytest.raises(ConfigError, match=key):
             ppo_lag_recipe.train(make_cfg("ppo_lag", [*fast, bad]), tmp_path / "bad")
+
+
+def test_async_collection_overlaps_a_worker_and_is_refused_on_policy(sac_lag_recipe, ppo_lag_recipe, tmp_path):
+    import csv
+
+    from conftest import FAST_COMMON, FAST_SAC, make_cfg
+    from algd_components.training import ConfigError
+
+    cfg = make_cfg("sac_lag", [*FAST_SAC, "env.name=SafetyHopperVelocity-v1", "collector.async_collection=true"])
+    state = sac_lag_recipe.train(cfg, tmp_path / "async")
+    assert state["frames"] == 300 and state["updates"] == 250  # utd 1 from frame 100 on, as in-process
+    rows = list(csv.DictReader(open(tmp_path / "async" / "metrics.csv")))
+    assert [int(r["frames"]) for r in rows] == [150, 300]  # logger.eval_iter=150
+    with pytest.raises(ConfigError, match=r"collector\.async_collection"):
+        ppo_lag_recipe.train(make_cfg("ppo_lag", [*FAST_COMMON, "collector.init_random_frames=0",
+                                                  "collector.async_collection=true"]), tmp_path / "bad")
+    with pytest.raises(ConfigError, match=r"collector\.async_collection"):
+        sac_lag_recipe.train(make_cfg("sac_lag", [*FAST_SAC, "collector.async_collection=yes"]), tmp_path / "bad2")
