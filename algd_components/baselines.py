@@ -124,6 +124,10 @@ class SACLagLoss(SACLoss):
                     lam = self.actor_multiplier(self.cost_network.estimate(obs, tensordict.get(self.tensor_keys.action)))
         energy = self.lagrangian(q, qc, lam, self.cost_limit).squeeze(-1)
         loss = self._reduce_loss(self._alpha * log_prob + energy, tensordict=tensordict, weights=weights)
+        # SACLoss.forward keeps only log_prob of this method's metadata: the policy's cost
+        # estimate (for the dual step's "policy" source) is handed to forward here instead of
+        # drawing a second sample there
+        self._policy_cost_estimate = qc.detach().mean()
         return loss, {"log_prob": log_prob.detach()}
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
@@ -141,10 +145,7 @@ class SACLagLoss(SACLoss):
         batch_estimate = self.cost_network.reduce(members.detach())[1].mean()
         out.set("cost_estimate_batch", batch_estimate)
         out.set("actor_multiplier", self.actor_multiplier(batch_estimate).clone())
-        with torch.no_grad():
-            action, _ = self._sample(tensordict)
-            qc_pi = self.cost_network.estimate(obs, action)
-        out.set("cost_estimate_policy", qc_pi.mean())
+        out.set("cost_estimate_policy", self._policy_cost_estimate)
         out.set("lambda", self.dual.value.detach().clone())
         return out
 

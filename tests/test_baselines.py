@@ -117,10 +117,20 @@ def test_cal_actor_uses_ucb_cost_and_rectified_multiplier_from_buffer_actions(co
     ucb = members.mean(-2) + k * members.std(-2)
     mult = torch.clamp(lam + c * (ucb.mean() - h), min=0)
     assert (mult > 0) == (cost_bias > 0)  # one case with the penalty on, one with it rectified to 0
+    seen = {}
+
+    def energy(q, qc):
+        seen["qc"] = qc.detach().mean()
+        return -q + mult * (qc - h)
+
     torch.manual_seed(7)
-    want = expected_actor_loss(loss, td, lambda q, qc: -q + mult * (qc - h))
+    want = expected_actor_loss(loss, td, energy)
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-6), (got, want)
-    assert torch.allclose(loss(td)["actor_multiplier"], mult)
+    # the policy's cost estimate (dual source "policy") is the UCB at the actor loss's own sample
+    assert torch.allclose(loss._policy_cost_estimate, seen["qc"], rtol=1e-5)
+    out = loss(td)
+    assert torch.allclose(out["actor_multiplier"], mult)
+    assert torch.equal(out["cost_estimate_policy"], loss._policy_cost_estimate)
 
 
 # ----------------------------------------------------------------------- the recipe
