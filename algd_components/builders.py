@@ -1,6 +1,7 @@
-"""Builders the SAC-based recipes share (``recipes/sac_lag`` and ``recipes/cal``): config checks
-of the ``sac`` node, TorchRL's TanhNormal actor and Q-value critic, :class:`SACLagLoss`,
-optimisers.  The loop is :func:`algd_components.trainer.train_off_policy`.
+"""Builders of the baseline recipes: the SAC-based ones (``recipes/sac_lag`` and ``recipes/cal``
+share the ``sac`` node, TorchRL's TanhNormal actor and Q-value critic, :class:`SACLagLoss`) and
+PPO-Lag (``recipes/ppo_lag``, :class:`PPOLagLoss`).  The loop is
+:func:`algd_components.trainer.train_loop`.
 """
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from torchrl.data import Bounded
 from torchrl.modules import MLP, ProbabilisticActor, TanhNormal, ValueOperator
 from torchrl.objectives import SoftUpdate
 
-from .baselines import SACLagLoss
+from .baselines import PPOLagLoss, SACLagLoss
 from .critics import EnsembleCostValue
 from .dual import DualVariable
-from .trainer import Algorithm, _int, _num, make_lagrangian, validate_dual
+from .trainer import Algorithm, OnPolicyUpdate, _int, _num, make_lagrangian, validate_dual
 from .training import require
 
 __all__ = ["build_ppo_lag", "build_sac", "validate_ppo", "validate_sac"]
@@ -100,11 +101,6 @@ def validate_ppo(cfg: DictConfig) -> None:
 def build_ppo_lag(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> Algorithm:
     """PPO-Lag: TanhNormal actor, value and cost-value MLPs, :class:`PPOLagLoss`, one Adam over all
     three, and :class:`~algd_components.trainer.OnPolicyUpdate` as ``Algorithm.learn``."""
-    from torchrl.modules import ValueOperator
-
-    from .baselines import PPOLagLoss
-    from .trainer import OnPolicyUpdate
-
     act_dim = action_spec.shape[-1]
     p, o = cfg.ppo, cfg.optim
     net = torch.nn.Sequential(

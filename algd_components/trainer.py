@@ -82,20 +82,13 @@ class OnPolicyUpdate:
     def __call__(self, batch, episode_cost: float | None = None, episode_cost_limit: float | None = None):
         self.loss.step_dual(None, episode_cost, episode_cost_limit)
         flat = self.loss.compute_advantages(batch).reshape(-1)
-        params = [p for opt in self.optimizers.values() for g in opt.param_groups for p in g["params"]]
         n = 0
         for _ in range(self.epochs):
             for idx in torch.randperm(flat.numel(), device=flat.device).split(self.minibatch_size):
-                loss_td = self.loss(flat[idx])
-                for opt in self.optimizers.values():
-                    opt.zero_grad(set_to_none=True)
-                sum(v for k, v in loss_td.items() if k.startswith("loss_")).backward()
-                if self.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
-                for opt in self.optimizers.values():
-                    opt.step()
+                loss_td = update_step(self.loss, self.optimizers, None, flat[idx],
+                                      max_grad_norm=self.max_grad_norm, step_dual=False)
                 n += 1
-        return loss_td.detach(), n
+        return loss_td, n
 
 
 def load_sibling(file: str, name: str):
@@ -164,10 +157,10 @@ def make_batched_env(name: str, num_envs: int, vectorize: str, seed: int, steps:
 
 
 def make_collector(cfg: DictConfig, env, actor, device, frames_done: int, env_factory=None):
-    """TorchRL's ``Collector`` stepping ``env`` in this process, or with
-    ``collector.async_collection`` an ``AsyncCollector``: a worker process builds its own env
-    with ``env_factory`` and collects the next batch while this process runs the updates on the
-    last one (the batch then comes from the policy as it was one batch ago)."""
+    """TorchRL's ``Collector`` stepping ``env`` in this process, or, given ``env_factory``
+    (``collector.async_collection``), an ``AsyncCollector``: a worker process builds its own env
+    with it and collects the next batch while this process runs the updates on the last one
+    (the batch then comes from the policy as it was one batch ago)."""
     c = cfg.collector
     kwargs = dict(
         frames_per_batch=c.frames_per_batch,
@@ -177,7 +170,7 @@ def make_collector(cfg: DictConfig, env, actor, device, frames_done: int, env_fa
         env_device="cpu",
         storing_device=device,
     )
-    if c.get("async_collection", False):
+    if env_factory is not None:
         from torchrl.collectors import AsyncCollector
 
         # one math thread for the worker: on a small machine the updates need the rest
@@ -321,7 +314,7 @@ def validate_common(cfg: DictConfig) -> None:
         (_int(c.total_frames) and c.total_frames >= 1, "collector.total_frames", c.total_frames, "an integer >= 1"),
         (_int(c.init_random_frames) and c.init_random_frames >= 0, "collector.init_random_frames", c.init_random_frames, "an integer >= 0"),
         (_int(c.frames_per_batch) and c.frames_per_batch >= 1, "collector.frames_per_batch", c.frames_per_batch, "an integer >= 1"),
-        (isinstance(c.get("async_collection", False), bool), "collector.async_collection", c.get("async_collection"), "true or false"),
+        (isinstance(c.async_collection, bool), "collector.async_collection", c.async_collection, "true or false"),
         (_int(o.batch_size) and o.batch_size >= 1, "optim.batch_size", o.batch_size, "an integer >= 1"),
         (_int(cfg.replay_buffer.size) and cfg.replay_buffer.size >= 1, "replay_buffer.size", cfg.replay_buffer.size, "an integer >= 1"),
         (_num(o.utd_ratio) and o.utd_ratio > 0, "optim.utd_ratio", o.utd_ratio, "a number > 0"),
@@ -376,7 +369,7 @@ def train_loop(
     train_env, eval_env, task, max_steps, h = make_envs(cfg)
     algo = build(cfg, train_env.observation_spec["observation"].shape[-1], train_env.action_spec, h, device)
     loss, optimizers = algo.loss, algo.optimizers
-    use_async = cfg.collector.get("async_collection", False)
+    use_async = cfg.collector.async_collection
     require(not (use_async and algo.learn is not None), "collector.async_collection", use_async,
             "false for an on-policy algorithm (it learns from each batch of its current policy)")
     replay_buffer = make_replay_buffer(cfg, device)
@@ -391,6 +384,18 @@ def train_loop(
     else:
         collector = make_collector(cfg, train_env, algo.policy, device, state["frames"])
     episode_limit = cfg.env.cost_limit if cfg.env.cost_limit is not None else task.cost_limit
+
+    def learn_off_policy(data, **dual_kwargs):
+        """``utd_ratio`` updates per new frame from the replay buffer, once past the random frames."""
+        replay_buffer.extend(data.reshape(-1))
+        if state["frames"] < cfg.collector.init_random_frames:
+            return None, 0
+        n = max(1, round(data.numel() * cfg.optim.utd_ratio))
+        for _ in range(n):
+            loss_td = update_step(loss, optimizers, algo.target_updater, replay_buffer.sample(), **dual_kwargs)
+        return loss_td, n
+
+    learn = algo.learn or learn_off_policy
     every = lambda n: (state["frames"] // n + 1) * n  # noqa: E731  next multiple of n
     next_eval, next_ckpt = every(cfg.logger.eval_iter), every(cfg.checkpoint.interval)
     window = {"frames": 0, "updates": 0, "update_s": 0.0, "start": time.time()}
@@ -398,28 +403,17 @@ def train_loop(
     pbar = tqdm.tqdm(total=cfg.collector.total_frames, initial=state["frames"], disable=not cfg.progress_bar, unit="frame")
     try:
         for data in collector:
-            if algo.learn is None:
-                replay_buffer.extend(data.reshape(-1))
             episodes.update(data)
             state["frames"] += data.numel()
             window["frames"] += data.numel()
             pbar.update(data.numel())
-            if algo.learn is not None:
-                t0 = time.time()
-                loss_td, n = algo.learn(data, episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit)
+            t0 = time.time()
+            loss_td, n = learn(data, episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit)
+            if n:
                 window["updates"] += n
                 state["updates"] += n
                 window["update_s"] += time.time() - t0
                 state["last_losses"] = {k: v.item() for k, v in loss_td.items() if v.numel() == 1}
-            elif state["frames"] >= cfg.collector.init_random_frames:
-                t0 = time.time()
-                for _ in range(max(1, round(data.numel() * cfg.optim.utd_ratio))):
-                    loss_td = update_step(loss, optimizers, algo.target_updater, replay_buffer.sample(),
-                                          episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit)
-                    window["updates"] += 1
-                    state["updates"] += 1
-                window["update_s"] += time.time() - t0
-                state["last_losses"] = {k: v.item() for k, v in loss_td.items()}
             collector.update_policy_weights_()
             state["wall_time_s"] = time.time() - run_start
             done = state["frames"] >= cfg.collector.total_frames

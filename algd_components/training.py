@@ -224,22 +224,29 @@ def atomic_save_text(text: str, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def update_step(loss, optimizers: Mapping[str, torch.optim.Optimizer], target_updater, batch: TensorDictBase, **dual_kwargs) -> TensorDictBase:
+def update_step(loss, optimizers: Mapping[str, torch.optim.Optimizer], target_updater, batch: TensorDictBase, *,
+                max_grad_norm: float | None = None, step_dual: bool = True, **dual_kwargs) -> TensorDictBase:
     """One gradient update as every recipe does it.
 
     ``loss(batch)`` → backward of the sum of its ``loss_*`` entries (the ALGD and baseline
     losses keep their parameter sets disjoint, so one backward serves every optimiser) →
-    each optimiser steps → ``target_updater.step()`` → ``loss.step_dual(loss_td, **dual_kwargs)``
-    when the loss has a dual variable.  Returns the detached loss tensordict.
+    the gradient norm over all optimised parameters clipped to ``max_grad_norm`` (when given) →
+    each optimiser steps → ``target_updater.step()`` (when given) →
+    ``loss.step_dual(loss_td, **dual_kwargs)`` when ``step_dual`` and the loss has a dual
+    variable (on-policy learning steps λ once per rollout instead).  Returns the detached
+    loss tensordict.
     """
     loss_td = loss(batch)
     for opt in optimizers.values():
         opt.zero_grad(set_to_none=True)
     sum(v for k, v in loss_td.items() if k.startswith("loss_")).backward()
+    if max_grad_norm:
+        params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"]]
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     for opt in optimizers.values():
         opt.step()
     if target_updater is not None:
         target_updater.step()
-    if hasattr(loss, "step_dual"):
+    if step_dual and hasattr(loss, "step_dual"):
         loss.step_dual(loss_td, **dual_kwargs)
     return loss_td.detach()
