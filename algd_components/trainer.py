@@ -25,6 +25,7 @@ from torchrl.collectors import Collector
 from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
 from torchrl.record.loggers import get_logger
 
+from .allocator import retain_freed_memory
 from .envs import cost_limit_for_critic, get_task, make_env
 from .lagrangians import Lagrangian
 from .lagrangians import make_lagrangian as _make_lagrangian
@@ -315,6 +316,7 @@ def validate_common(cfg: DictConfig) -> None:
         (_int(c.init_random_frames) and c.init_random_frames >= 0, "collector.init_random_frames", c.init_random_frames, "an integer >= 0"),
         (_int(c.frames_per_batch) and c.frames_per_batch >= 1, "collector.frames_per_batch", c.frames_per_batch, "an integer >= 1"),
         (isinstance(c.async_collection, bool), "collector.async_collection", c.async_collection, "true or false"),
+        (isinstance(cfg.system.retain_freed_memory, bool), "system.retain_freed_memory", cfg.system.retain_freed_memory, "true or false"),
         (_int(o.batch_size) and o.batch_size >= 1, "optim.batch_size", o.batch_size, "an integer >= 1"),
         (_int(cfg.replay_buffer.size) and cfg.replay_buffer.size >= 1, "replay_buffer.size", cfg.replay_buffer.size, "an integer >= 1"),
         (_num(o.utd_ratio) and o.utd_ratio > 0, "optim.utd_ratio", o.utd_ratio, "a number > 0"),
@@ -364,6 +366,8 @@ def train_loop(
     cfg, ckpt, run_dir = resolve_run(cfg, run_dir)
     validate_common(cfg)
     validate(cfg)
+    if cfg.system.retain_freed_memory:
+        retain_freed_memory()
     device = pick_device(cfg.network.device)
     torch.manual_seed(cfg.env.seed)
     train_env, eval_env, task, max_steps, h = make_envs(cfg)

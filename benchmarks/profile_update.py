@@ -10,6 +10,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from update_throughput import add_update_args, build
+from algd_components.allocator import retain_freed_memory
 from algd_components.training import pick_device, update_step
 
 
@@ -20,6 +21,8 @@ def main(argv=None):
     p.add_argument("--rows", type=int, default=15)
     args = p.parse_args(argv)
     device = pick_device(args.device)
+    if args.allocator == "retain":
+        retain_freed_memory()
     torch.manual_seed(0)
     _, loss, target_updater, optimizers, rb = build(args, device)
     for _ in range(5):

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import platform
+import resource
 
 import torch
 from tensordict import TensorDict
@@ -22,6 +23,7 @@ from torchrl.data import Bounded
 from common import GlobalFlopCounter, compose_recipe_config, matmul_gflops, median_ms
 
 import utils as recipe  # recipes/algd/utils.py
+from algd_components.allocator import retain_freed_memory
 from algd_components.trainer import make_replay_buffer
 from algd_components.training import pick_device, update_step
 
@@ -61,6 +63,9 @@ def add_update_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--act-dim", type=int, default=6)
     p.add_argument("--preset", choices=["code", "paper"], default="code")
     p.add_argument("--device", default="")
+    p.add_argument("--allocator", choices=["retain", "glibc"], default="retain",
+                   help="retain: keep freed memory in the process as the recipes do (system.retain_freed_memory); "
+                        "glibc: the C library's defaults")
 
 
 def main(argv=None):
@@ -76,6 +81,8 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
+    if args.allocator == "retain":
+        retain_freed_memory()
     torch.manual_seed(0)
     cfg, loss, target_updater, optimizers, rb = build(args, device)
     if args.compile:
@@ -87,7 +94,12 @@ def main(argv=None):
         with autocast:
             update_step(loss, optimizers, target_updater, rb.sample())
 
-    ms, times = median_ms(one_update, device, args.repeats, args.warmup)
+    for _ in range(args.warmup):
+        one_update()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    ms, times = median_ms(one_update, device, args.repeats, warmup=0)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    n_updates = args.repeats
     counter = GlobalFlopCounter()
     with counter:
         one_update()
@@ -104,6 +116,9 @@ def main(argv=None):
         # the critics' typical product, [4096, 256] x [256, 256], in both precisions
         "matmul_4096x256x256_gflops": {str(dt).replace("torch.", ""): round(matmul_gflops(device, dt, shape=(4096, 256, 256)), 1)
                                        for dt in (torch.float32, torch.bfloat16)},
+        # the kernel's share: page faults on freshly mapped memory (see algd_components/allocator.py)
+        "minor_page_faults_per_update": round((after.ru_minflt - usage.ru_minflt) / n_updates, 1),
+        "system_ms_per_update": round((after.ru_stime - usage.ru_stime) * 1e3 / n_updates, 2),
         "flops_by_op_gflop": {k: round(v / 1e9, 4) for k, v in counter.by_op().items()},
         "settings": {**{k: v for k, v in vars(args).items() if k != "json"}, "device": str(device),
                      "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.processor() or platform.machine()},

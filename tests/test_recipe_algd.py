@@ -117,6 +117,7 @@ def test_same_seed_same_result_and_resume_continues(algd_recipe, tmp_path):
         ("algd.mc_samples=0", "algd.mc_samples"),
         ("algd.dual.rule=sgd", "algd.dual.rule"),
         ("network.device=tpu", "network.device"),
+        ("system.retain_freed_memory=maybe", "system.retain_freed_memory"),
     ],
 )
 def test_bad_config_values_give_one_clear_error(algd_recipe, tmp_path, override, key):
