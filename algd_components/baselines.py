@@ -93,6 +93,7 @@ class SACLagLoss(SACLoss):
         self.cost_gamma = float(cost_gamma)
         self.dual_source = dual_source
         self.rectification_coef = float(rectification_coef)
+        self._batch_cost_estimate = None  # set by forward for actor_loss, [B, 1], no grad
 
     def actor_multiplier(self, batch_cost_estimate: torch.Tensor) -> torch.Tensor:
         """λ, or CAL's ``[λ + c (Q̂c(s, a_B) - h)]_+`` when ``rectification_coef`` > 0."""
@@ -120,8 +121,13 @@ class SACLagLoss(SACLoss):
             qc = self.cost_network.estimate(obs, action)
             lam = self.dual.value
             if self.rectification_coef:
-                with torch.no_grad():
-                    lam = self.actor_multiplier(self.cost_network.estimate(obs, tensordict.get(self.tensor_keys.action)))
+                # forward hands over the estimate its cost loss already computed on these actions;
+                # called alone, this method evaluates the ensemble itself
+                batch_estimate = self._batch_cost_estimate
+                if batch_estimate is None:
+                    with torch.no_grad():
+                        batch_estimate = self.cost_network.estimate(obs, tensordict.get(self.tensor_keys.action))
+                lam = self.actor_multiplier(batch_estimate)
         energy = self.lagrangian(q, qc, lam, self.cost_limit).squeeze(-1)
         loss = self._reduce_loss(self._alpha * log_prob + energy, tensordict=tensordict, weights=weights)
         # SACLoss.forward keeps only log_prob of this method's metadata: the policy's cost
@@ -131,8 +137,16 @@ class SACLagLoss(SACLoss):
         return loss, {"log_prob": log_prob.detach()}
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        out = super().forward(tensordict)
         obs = tensordict.get("observation")
+        # one ensemble pass on the replay actions serves the cost loss, the batch estimate and
+        # (with CAL's rectification) the actor's multiplier
+        members = self.cost_network.members(obs, tensordict.get(self.tensor_keys.action))
+        batch_members_estimate = self.cost_network.reduce(members.detach())[1]
+        self._batch_cost_estimate = batch_members_estimate
+        try:
+            out = super().forward(tensordict)
+        finally:
+            self._batch_cost_estimate = None
         nxt = tensordict.get("next")
         not_done = 1.0 - nxt.get(self.tensor_keys.terminated).to(obs.dtype)
         with torch.no_grad():
@@ -140,9 +154,8 @@ class SACLagLoss(SACLoss):
             with self.target_cost_network_params.to_module(self.cost_network):
                 qc_next = self.cost_network.members(nxt.get("observation"), next_action).mean(-2)
             y_c = nxt.get("cost") + self.cost_gamma * not_done * qc_next
-        members = self.cost_network.members(obs, tensordict.get(self.tensor_keys.action))
         out.set("loss_cost", _reduce((members - y_c.unsqueeze(-2)).square().sum(-2).squeeze(-1), self.reduction))
-        batch_estimate = self.cost_network.reduce(members.detach())[1].mean()
+        batch_estimate = batch_members_estimate.mean()
         out.set("cost_estimate_batch", batch_estimate)
         out.set("actor_multiplier", self.actor_multiplier(batch_estimate).clone())
         out.set("cost_estimate_policy", self._policy_cost_estimate)

@@ -128,9 +128,29 @@ def test_cal_actor_uses_ucb_cost_and_rectified_multiplier_from_buffer_actions(co
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-6), (got, want)
     # the policy's cost estimate (dual source "policy") is the UCB at the actor loss's own sample
     assert torch.allclose(loss._policy_cost_estimate, seen["qc"], rtol=1e-5)
+    calls, inside = [], {}
+    net_forward = loss.cost_network.net.forward
+    loss.cost_network.net.forward = lambda *a: calls.append(a[1].shape) or net_forward(*a)
+    actor_loss = loss.actor_loss
+
+    def recording_actor_loss(td_in):
+        inside["rng"] = torch.get_rng_state()
+        result = actor_loss(td_in)
+        inside["loss"] = result[0].detach()
+        return result
+
+    loss.actor_loss = recording_actor_loss
     out = loss(td)
     assert torch.allclose(out["actor_multiplier"], mult)
     assert torch.equal(out["cost_estimate_policy"], loss._policy_cost_estimate)
+    # the ensemble ran once per action set (buffer, policy, next-state): forward handed the
+    # cost loss's estimate on the buffer actions to the actor loss ...
+    assert len(calls) == 3, calls
+    # ... which equals what actor_loss alone computes from the same random state
+    assert loss._batch_cost_estimate is None  # nothing stale left for a later actor_loss call
+    del loss.actor_loss
+    torch.set_rng_state(inside["rng"])
+    assert torch.allclose(inside["loss"], loss.actor_loss(td.clone())[0], rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------- the recipe
