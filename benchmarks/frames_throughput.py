@@ -90,18 +90,21 @@ def main(argv=None):
     p.add_argument("--collection", nargs="+", choices=["sync", "async"], default=["sync"],
                    help="end to end with the in-process collector and/or collector.async_collection=true")
     p.add_argument("--device", default="")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="extra recipe config overrides, e.g. system.retain_freed_memory=false (one process, one setting: "
+                        "the allocator setting cannot be undone once a run applied it)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     device = pick_device(args.device)
     rows = []
     for task in args.tasks:
         for n in args.num_envs:
-            overrides = [f"env.name={task}", f"env.num_envs={n}", f"env.vectorize={args.vectorize}", f"network.device={device}"]
+            overrides = [f"env.name={task}", f"env.num_envs={n}", f"env.vectorize={args.vectorize}", f"network.device={device}", *args.set]
             cfg = compose_recipe_config(overrides)
             base = {"task": task, "num_envs": n, "collect_frames_per_s": round(collection_fps(cfg, args.collect_frames, device), 1),
                     "actor_ms_batch": actor_latency_ms(cfg, n, device)}
             for mode in ([] if args.no_e2e else args.collection):
-                row = {**base, "collection": mode}
+                row = {**base, "collection": mode, **({"set": args.set} if args.set else {})}
                 row.update(end_to_end([*overrides, f"collector.async_collection={mode == 'async'}"],
                                       args.e2e_frames, args.e2e_random))
                 rows.append(row)
