@@ -12,6 +12,7 @@ from torch.profiler import ProfilerActivity, profile
 from update_throughput import add_update_args, build
 from algd_components.allocator import retain_freed_memory
 from algd_components.training import pick_device, update_step
+from common import matmul_gflops, median_ms
 
 
 def main(argv=None):
@@ -28,7 +29,7 @@ def main(argv=None):
     for _ in range(5):
         update_step(loss, optimizers, target_updater, rb.sample())
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=activities) as prof:
+    with profile(activities=activities, record_shapes=True) as prof:
         for _ in range(args.updates):
             update_step(loss, optimizers, target_updater, rb.sample())
     events = prof.key_averages()
@@ -40,6 +41,28 @@ def main(argv=None):
     print("|---|---|---|---|")
     for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[: args.rows]:
         print(f"| `{e.key}` | {e.self_cpu_time_total / total:.1%} | {e.self_cpu_time_total / 1e3 / args.updates:.2f} | {e.count / args.updates:.0f} |")
+    # The same element-wise ops on one reused tensor (cache-hot, as in a microbenchmark)
+    # against their cost per call inside the update, where every call meets fresh data.
+    shape = (args.ensemble_size, args.mc_samples * args.batch_size, 256)
+    x, g = torch.randn(shape, device=device), torch.randn(shape, device=device)
+    hot = {
+        "aten::silu": median_ms(lambda: torch.nn.functional.silu(x), device, 50, 5)[0],
+        "aten::silu_backward": median_ms(lambda: torch.ops.aten.silu_backward(g, x), device, 50, 5)[0],
+    }
+    xb = x.bfloat16()
+    silu_bf16 = median_ms(lambda: torch.nn.functional.silu(xb), device, 50, 5)[0]
+    w = torch.randn(shape[0], 256, 256, device=device)
+    bmm_ms = median_ms(lambda: torch.bmm(x, w), device, 30, 3)[0]
+    bmm_rate = 2 * shape[0] * shape[1] * 256 * 256 / (bmm_ms * 1e-3) / 1e9
+    print(f"\ncache-hot `[{shape[0]}, {shape[1]}, 256] x [256, 256]` bmm: {bmm_rate:.0f} GFLOP/s; "
+          f"2048² mm: {matmul_gflops(device):.0f} GFLOP/s; "
+          f"silu on the same tensor in bf16: {silu_bf16:.2f} ms (fp32: {hot['aten::silu']:.2f} ms)")
+    print()
+    print(f"| op on `{list(shape)}` | ms per call, cache-hot reference | ms per call inside the update | calls per update |")
+    print("|---|---|---|---|")
+    for e in prof.key_averages(group_by_input_shape=True):
+        if e.key in hot and e.input_shapes and list(e.input_shapes[0]) == list(shape):
+            print(f"| `{e.key}` | {hot[e.key]:.2f} | {e.self_cpu_time_total / 1e3 / e.count:.2f} | {e.count / args.updates:.0f} |")
 
 
 if __name__ == "__main__":

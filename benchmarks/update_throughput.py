@@ -119,6 +119,7 @@ def main(argv=None):
         # the kernel's share: page faults on freshly mapped memory (see algd_components/allocator.py)
         "minor_page_faults_per_update": round((after.ru_minflt - usage.ru_minflt) / n_updates, 1),
         "system_ms_per_update": round((after.ru_stime - usage.ru_stime) * 1e3 / n_updates, 2),
+        "peak_rss_mb": round(after.ru_maxrss / 1024, 1),  # Linux reports KiB; the process's high-water mark
         "flops_by_op_gflop": {k: round(v / 1e9, 4) for k, v in counter.by_op().items()},
         "settings": {**{k: v for k, v in vars(args).items() if k != "json"}, "device": str(device),
                      "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.processor() or platform.machine()},
