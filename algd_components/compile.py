@@ -1,4 +1,4 @@
-"""Optional ``torch.compile`` of the hot modules (``compile.compile=true`` in the recipes)."""
+"""Optional ``torch.compile`` of the hot path (``compile.compile=true`` in the recipes)."""
 from __future__ import annotations
 
 import torch
@@ -7,13 +7,16 @@ __all__ = ["compile_modules"]
 
 
 def compile_modules(loss, mode: str | None = None) -> None:
-    """Compile the critic ensembles' forward passes in place.
+    """Compile the Monte-Carlo score target's energy and action gradient in place.
 
-    Works on an :class:`~algd_components.ALGDLoss` (or anything with ``actor``,
-    ``qvalue_network`` and ``cost_network``).  Target parameters are swapped in with
-    ``to_module``, so each compiled function keeps one graph per parameter set.
+    Works on an :class:`~algd_components.ALGDLoss` (through its ``score_loss``) or an
+    :class:`~algd_components.AugLagScoreTarget`.  That pass — the critics on the ``N·B``
+    sampled actions, forward and backward to the actions — is about half of an update's
+    time; compiled as one graph (:func:`algd_components.functional.energy_and_action_grad`),
+    inductor fuses its element-wise work (docs/performance.md has the measured effect).
+    The noise is still drawn eagerly, so a seed gives the same draws with and without
+    compilation; the values agree to float rounding.  ``mode="reduce-overhead"`` asks for
+    CUDA graphs on a GPU.
     """
-    # The score network is left eager: its chain passes the step as a Python int, which
-    # would specialise (and recompile) a compiled graph once per step value.
-    for net in (loss.qvalue_network.net, loss.cost_network.net):
-        net.forward = torch.compile(net.forward, mode=mode, dynamic=False)
+    target = getattr(loss, "score_loss", loss)
+    target.compiled_energy_and_grad = torch.compile(target.energy_and_grad, mode=mode, dynamic=False)

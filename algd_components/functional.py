@@ -18,6 +18,7 @@ __all__ = [
     "augmented_lagrangian",
     "rectified_multiplier",
     "mc_score_target",
+    "energy_and_action_grad",
     "episodic_to_discounted_limit",
     "geometric_sigmas",
     "ve_sde_increments",
@@ -89,6 +90,26 @@ def rectified_multiplier(
     return torch.clamp(lam + penalty * (est - cost_limit), min=0.0)
 
 
+def energy_and_action_grad(
+    energy_fn: Callable[[torch.Tensor], torch.Tensor], samples: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(L(a), ∇_a L(a))`` for actions ``samples``, differentiated w.r.t. the actions only.
+
+    The same values as ``torch.autograd.grad(energy_fn(a).sum(), a)``, written with
+    ``torch.func.grad`` under ``no_grad`` so that ``torch.compile`` can trace the energy and
+    its gradient as one graph (``autograd.grad`` would break it) and no graph is kept for
+    the parameters inside ``energy_fn``.  Both outputs are detached.
+    """
+
+    def total(a):
+        energy = energy_fn(a)
+        return energy.sum(), energy
+
+    with torch.no_grad():
+        grad, energy = torch.func.grad(total, has_aux=True)(samples)
+    return energy, grad
+
+
 def mc_score_target(
     energy_fn: Callable[[torch.Tensor], torch.Tensor],
     action: torch.Tensor,
@@ -96,6 +117,7 @@ def mc_score_target(
     num_samples: int,
     beta: float,
     generator: torch.Generator | None = None,
+    energy_and_grad_fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> torch.Tensor:
     """Self-normalised Monte-Carlo score target, paper eq. (11) with the log-sum-exp
     weights of eqs. (47)-(48).
@@ -112,6 +134,9 @@ def mc_score_target(
         num_samples: ``N`` ≥ 1.
         beta: temperature ``β`` > 0.
         generator: optional :class:`torch.Generator` for reproducible draws.
+        energy_and_grad_fn: optional replacement for differentiating ``energy_fn`` with
+            autograd: maps the samples to ``(energy, ∇ energy)`` (e.g. a compiled
+            :func:`energy_and_action_grad`).
 
     Returns:
         The detached estimate, with the shape of ``action``.
@@ -136,17 +161,26 @@ def mc_score_target(
         device=action.device,
         generator=generator,
     )
-    with torch.enable_grad():
-        samples = (action + sigma * noise).requires_grad_(True)
-        energy = energy_fn(samples)
-        expected = samples.shape[:-1]
-        if energy.shape != expected:
+    samples = action + sigma * noise
+    expected = samples.shape[:-1]
+    if energy_and_grad_fn is not None:
+        energy, grad = energy_and_grad_fn(samples)
+        if energy.shape != expected or grad.shape != samples.shape:
             raise ValueError(
-                f"energy_fn must return shape {tuple(expected)} for samples of shape "
-                f"{tuple(samples.shape)}, got {tuple(energy.shape)}"
+                f"energy_and_grad_fn must return shapes {tuple(expected)} and {tuple(samples.shape)} for samples "
+                f"of shape {tuple(samples.shape)}, got {tuple(energy.shape)} and {tuple(grad.shape)}"
             )
-        # Only the action gradient is taken: no weight gradients are accumulated.
-        (grad,) = torch.autograd.grad(energy.sum(), samples)
+    else:
+        with torch.enable_grad():
+            samples.requires_grad_(True)
+            energy = energy_fn(samples)
+            if energy.shape != expected:
+                raise ValueError(
+                    f"energy_fn must return shape {tuple(expected)} for samples of shape "
+                    f"{tuple(samples.shape)}, got {tuple(energy.shape)}"
+                )
+            # Only the action gradient is taken: no weight gradients are accumulated.
+            (grad,) = torch.autograd.grad(energy.sum(), samples)
     log_w = torch.log_softmax(-energy.detach() / beta, dim=0)
     weights = log_w.exp().unsqueeze(-1)
     return -(weights * grad).sum(0).div(beta).detach()

@@ -91,6 +91,12 @@ class AugLagScoreTarget(LossModule):
         self.cost_limit = float(cost_limit)
         self.num_samples = int(num_samples)
         self.beta = float(beta)
+        # set by algd_components.compile.compile_modules: a torch.compile'd energy_and_grad
+        self.compiled_energy_and_grad = None
+
+    def energy_and_grad(self, observation: torch.Tensor, pre_action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(energy, ∇_a energy)`` at pre-squash actions ``[N, *batch, d]``, both detached."""
+        return F.energy_and_action_grad(lambda a: self.energy(observation, a), pre_action)
 
     def _forward_value_estimator_keys(self, **kwargs) -> None:
         pass
@@ -114,6 +120,7 @@ class AugLagScoreTarget(LossModule):
     def score_target(self, tensordict: TensorDictBase, generator: torch.Generator | None = None) -> torch.Tensor:
         """``φ_A`` for each element, shape of the noisy action (detached)."""
         obs = tensordict.get(self.tensor_keys.observation)
+        compiled = self.compiled_energy_and_grad
         return F.mc_score_target(
             lambda a: self.energy(obs, a),
             tensordict.get(self.tensor_keys.noisy_action),
@@ -121,6 +128,7 @@ class AugLagScoreTarget(LossModule):
             self.num_samples,
             self.beta,
             generator=generator,
+            energy_and_grad_fn=None if compiled is None else (lambda a: compiled(obs, a)),
         )
 
     def forward(self, tensordict: TensorDictBase) -> TensorDict:

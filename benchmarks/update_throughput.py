@@ -72,7 +72,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_update_args(p)
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast the update")
-    p.add_argument("--compile", action="store_true", help="torch.compile the critic ensembles")
+    p.add_argument("--compile", action="store_true", help="torch.compile the Monte-Carlo energy and action gradient (compile.compile=true)")
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")

@@ -72,6 +72,26 @@ def test_mc_score_target_does_not_touch_weight_grads():
     assert lin.weight.grad is None
 
 
+def test_energy_and_action_grad_is_autograd_and_leaves_weights_alone():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.SiLU(), torch.nn.Linear(8, 1))
+    a = torch.randn(4, 3, 2)
+    energy, grad = F.energy_and_action_grad(lambda x: net(x).squeeze(-1), a)
+    a_req = a.clone().requires_grad_()
+    want = net(a_req).squeeze(-1)
+    (want_grad,) = torch.autograd.grad(want.sum(), a_req)
+    assert torch.allclose(energy, want.detach()) and torch.allclose(grad, want_grad)
+    assert not energy.requires_grad and not grad.requires_grad
+    assert all(p.grad is None for p in net.parameters())
+    # as the score target's gradient path: same draws, same estimate
+    fn = lambda x: net(x).squeeze(-1)  # noqa: E731
+    by_autograd = F.mc_score_target(fn, a[0], 0.3, 5, 1.0, generator=torch.Generator().manual_seed(1))
+    by_func = F.mc_score_target(fn, a[0], 0.3, 5, 1.0, generator=torch.Generator().manual_seed(1),
+                                energy_and_grad_fn=lambda x: F.energy_and_action_grad(fn, x))
+    assert torch.allclose(by_autograd, by_func, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="energy_and_grad_fn"):
+        F.mc_score_target(fn, a[0], 0.3, 5, 1.0, energy_and_grad_fn=lambda x: (x.sum(-1), x[..., :1]))
+
+
 def test_standard_lagrangian():
     q, qc = torch.tensor([1.0, 2.0]), torch.tensor([3.0, 0.5])
     assert torch.allclose(F.standard_lagrangian(q, qc, 2.0, 1.0), torch.tensor([3.0, -3.0]))
