@@ -11,7 +11,9 @@
 
 ``--collection sync async`` runs the end-to-end measurement both in-process and with
 ``collector.async_collection=true`` (a worker process collects while the updates run),
-back to back, one row each.
+back to back, one row each.  ``--set KEY=VALUE ...`` adds recipe overrides, e.g.
+``--set system.retain_freed_memory=false`` (one process per allocator setting: it cannot be
+undone once a run has applied it).
 """
 from __future__ import annotations
 
