@@ -19,4 +19,6 @@ def compile_modules(loss, mode: str | None = None) -> None:
     CUDA graphs on a GPU.
     """
     target = getattr(loss, "score_loss", loss)
-    target.compiled_energy_and_grad = torch.compile(target.energy_and_grad, mode=mode, dynamic=False)
+    # the unbound method, called with the module: a deep copy of the loss then runs on its own
+    # critics (a compiled bound method would keep pointing at the original's)
+    target.compiled_energy_and_grad = torch.compile(type(target).energy_and_grad, mode=mode, dynamic=False)

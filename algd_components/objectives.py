@@ -91,7 +91,7 @@ class AugLagScoreTarget(LossModule):
         self.cost_limit = float(cost_limit)
         self.num_samples = int(num_samples)
         self.beta = float(beta)
-        # set by algd_components.compile.compile_modules: a torch.compile'd energy_and_grad
+        # set by algd_components.compile.compile_modules: torch.compile(type(self).energy_and_grad)
         self.compiled_energy_and_grad = None
 
     def energy_and_grad(self, observation: torch.Tensor, pre_action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +128,7 @@ class AugLagScoreTarget(LossModule):
             self.num_samples,
             self.beta,
             generator=generator,
-            energy_and_grad_fn=None if compiled is None else (lambda a: compiled(obs, a)),
+            energy_and_grad_fn=None if compiled is None else (lambda a: compiled(self, obs, a)),
         )
 
     def forward(self, tensordict: TensorDictBase) -> TensorDict:

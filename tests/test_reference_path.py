@@ -80,3 +80,17 @@ def test_compiled_score_target_matches_eager():
         assert torch.allclose(compiled[k], eager[k], rtol=1e-4, atol=1e-5), (k, compiled[k], eager[k])
     for n in g_eager:
         assert torch.allclose(g_compiled[n], g_eager[n], rtol=1e-3, atol=1e-5), n
+
+    # a deep copy with different critics computes its own target, not the original's
+    import copy
+
+    twin = copy.deepcopy(loss)
+    with torch.no_grad():
+        twin.score_loss.cost_network.net.layers[0].weight.add_(0.5)
+    sample = twin.actor.policy.sample_for_training(td["observation"], with_grad=False)
+    td_score = TensorDict({"observation": td["observation"], **{k: sample[k] for k in ("noisy_action", "noise_sigma", "diffusion_step")}},
+                          batch_size=td.batch_size)
+    gen = lambda: torch.Generator().manual_seed(9)  # noqa: E731
+    compiled_target = twin.score_loss.score_target(td_score, generator=gen())
+    twin.score_loss.compiled_energy_and_grad = None
+    assert torch.allclose(compiled_target, twin.score_loss.score_target(td_score, generator=gen()), rtol=1e-4, atol=1e-5)
