@@ -29,6 +29,7 @@ from .allocator import retain_freed_memory
 from .envs import cost_limit_for_critic, get_task, make_env
 from .lagrangians import Lagrangian
 from .lagrangians import make_lagrangian as _make_lagrangian
+from .precision import AUTOCAST_DTYPES, FLOAT32_MATMUL_PRECISIONS, float32_matmul_precision, update_autocast
 from .training import (
     ConfigError,
     EpisodeTracker,
@@ -317,6 +318,8 @@ def validate_common(cfg: DictConfig) -> None:
         (_int(c.frames_per_batch) and c.frames_per_batch >= 1, "collector.frames_per_batch", c.frames_per_batch, "an integer >= 1"),
         (isinstance(c.async_collection, bool), "collector.async_collection", c.async_collection, "true or false"),
         (isinstance(cfg.system.retain_freed_memory, bool), "system.retain_freed_memory", cfg.system.retain_freed_memory, "true or false"),
+        (cfg.system.float32_matmul_precision in FLOAT32_MATMUL_PRECISIONS, "system.float32_matmul_precision", cfg.system.float32_matmul_precision, f"one of {list(FLOAT32_MATMUL_PRECISIONS)}"),
+        (cfg.system.autocast is None or cfg.system.autocast in AUTOCAST_DTYPES, "system.autocast", cfg.system.autocast, f"null or one of {list(AUTOCAST_DTYPES)}"),
         (_int(o.batch_size) and o.batch_size >= 1, "optim.batch_size", o.batch_size, "an integer >= 1"),
         (_int(cfg.replay_buffer.size) and cfg.replay_buffer.size >= 1, "replay_buffer.size", cfg.replay_buffer.size, "an integer >= 1"),
         (_num(o.utd_ratio) and o.utd_ratio > 0, "optim.utd_ratio", o.utd_ratio, "a number > 0"),
@@ -412,7 +415,8 @@ def train_loop(
             window["frames"] += data.numel()
             pbar.update(data.numel())
             t0 = time.time()
-            loss_td, n = learn(data, episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit)
+            with float32_matmul_precision(cfg.system.float32_matmul_precision), update_autocast(device, cfg.system.autocast):
+                loss_td, n = learn(data, episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit)
             if n:
                 window["updates"] += n
                 state["updates"] += n

@@ -11,7 +11,6 @@ measured in the same run, so the achieved fraction is comparable across drifting
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import resource
@@ -24,6 +23,7 @@ from common import GlobalFlopCounter, compose_recipe_config, matmul_gflops, medi
 
 import utils as recipe  # recipes/algd/utils.py
 from algd_components.allocator import retain_freed_memory
+from algd_components.precision import FLOAT32_MATMUL_PRECISIONS, float32_matmul_precision, update_autocast
 from algd_components.trainer import make_replay_buffer
 from algd_components.training import pick_device, update_step
 
@@ -71,7 +71,10 @@ def add_update_args(p: argparse.ArgumentParser) -> None:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_update_args(p)
-    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast the update")
+    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast the update (system.autocast=bfloat16)")
+    p.add_argument("--matmul-precision", choices=list(FLOAT32_MATMUL_PRECISIONS), default="highest",
+                   help="torch.set_float32_matmul_precision during the update (system.float32_matmul_precision); "
+                        "medium: bf16 products of float32 tensors on AMX CPUs, TF32 on CUDA")
     p.add_argument("--compile", action="store_true", help="torch.compile the Monte-Carlo energy and action gradient (compile.compile=true)")
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
@@ -88,10 +91,9 @@ def main(argv=None):
     if args.compile:
         from algd_components.compile import compile_modules
         compile_modules(loss)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bf16" else contextlib.nullcontext())
 
     def one_update():
-        with autocast:
+        with float32_matmul_precision(args.matmul_precision), update_autocast(device, "bfloat16" if args.dtype == "bf16" else None):
             update_step(loss, optimizers, target_updater, rb.sample())
 
     for _ in range(args.warmup):
