@@ -118,6 +118,8 @@ def test_same_seed_same_result_and_resume_continues(algd_recipe, tmp_path):
         ("algd.dual.rule=sgd", "algd.dual.rule"),
         ("network.device=tpu", "network.device"),
         ("system.retain_freed_memory=maybe", "system.retain_freed_memory"),
+        ("system.float32_matmul_precision=low", "system.float32_matmul_precision"),
+        ("system.autocast=float16", "system.autocast"),
     ],
 )
 def test_bad_config_values_give_one_clear_error(algd_recipe, tmp_path, override, key):
