@@ -40,3 +40,88 @@ def test_recipe_runs_on_cuda(algd_recipe, tmp_path):
     cfg = make_cfg("algd", [*FAST, "env.name=SafetyHalfCheetahVelocity-v1", "network.device=cuda"])
     state = algd_recipe.train(cfg, tmp_path / "run")
     assert state["frames"] == 300
+
+
+# --- Host syncs, checked on any device -------------------------------------------------
+# On CUDA an op whose result the host must read (`.item()`, `float(t)`, `if t:`, `nonzero`,
+# boolean-mask indexing) blocks the CPU until the GPU queue drains, which serialises the
+# update's kernels with Python.  Those ops reach the dispatcher as the aten ops below on
+# every device, so a dispatch mode on CPU sees them exactly where a GPU run would stall.
+_HOST_SYNC_OPS = {"aten._local_scalar_dense.default", "aten.nonzero.default", "aten.masked_select.default",
+                  "aten.is_nonzero.default", "aten.item.default", "aten.unique.default", "aten._unique2.default"}
+
+
+def _host_syncs(fn) -> list[str]:
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen = []
+
+    class RecordSyncs(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            indices = args[1] if str(func).startswith(("aten.index.", "aten.index_put")) else ()
+            bool_mask = any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in indices)
+            if str(func) in _HOST_SYNC_OPS or bool_mask:
+                seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with RecordSyncs():
+        fn()
+    return seen
+
+
+def test_host_sync_probe_sees_item_branch_and_mask():
+    t = torch.tensor([1.0, -2.0])
+    assert _host_syncs(lambda: t.sum().item())
+    assert _host_syncs(lambda: bool(t.sum() > 0))
+    assert _host_syncs(lambda: t[t > 0])
+    assert not _host_syncs(lambda: torch.where(t > 0, t, 0.0).clamp(min=0).sum())
+
+
+def _update_batch(b: int, obs_dim: int, act_dim: int):
+    from tensordict import TensorDict
+
+    return TensorDict({
+        "observation": torch.randn(b, obs_dim), "action": torch.rand(b, act_dim) * 2 - 1,
+        "next": {"observation": torch.randn(b, obs_dim), "reward": torch.randn(b, 1),
+                 "cost": (torch.rand(b, 1) < 0.3).float(), "terminated": torch.rand(b, 1) < 0.1},
+    }, batch_size=[b])
+
+
+@pytest.mark.parametrize("overrides,max_grad_norm", [
+    (["algd=code", "algd.dual.source=batch"], None),
+    (["algd=code", "algd.dual.source=policy"], None),
+    (["algd=code", "algd.dual.source=episode"], None),
+    (["algd=paper"], None),
+    (["lagrangian=standard"], None),
+    ([], 1.0),  # gradient clipping, as the on-policy update uses it
+])
+def test_algd_update_step_has_no_host_syncs(overrides, max_grad_norm):
+    """A whole ALGD update as the recipe runs it (losses, backward, optimiser steps, target
+    update, dual step) issues no op that makes the host wait for the device.  (The SAC-family
+    baselines are not held to this: TorchRL's ``TanhNormal`` reads its bounds on the host
+    each time it is built, docs/performance.md.)"""
+    import sys
+    from pathlib import Path
+
+    from torchrl.data import Bounded
+
+    import importlib
+
+    from algd_components.training import update_step
+    from conftest import ROOT
+
+    cfg = make_cfg("algd", [*FAST, *overrides])
+    sys.path.insert(0, str(Path(ROOT) / "recipes" / "algd"))
+    try:
+        utils = importlib.reload(importlib.import_module("utils"))  # other recipes' builders are also `utils`
+    finally:
+        sys.path.pop(0)
+    algo = utils.build_algd(cfg, 5, Bounded(low=-1.0, high=1.0, shape=(2,)), 1.0, torch.device("cpu"))
+    torch.manual_seed(0)
+    kwargs = {"episode_cost": 3.0, "episode_cost_limit": 10.0}
+    run = lambda: update_step(algo.loss, algo.optimizers, algo.target_updater, _update_batch(32, 5, 2),  # noqa: E731
+                              max_grad_norm=max_grad_norm, **kwargs)
+    run()  # lazy initialisation (first-call buffers) is allowed to read the host once
+    lam0 = algo.loss.dual.value.clone()
+    assert _host_syncs(run) == []
+    assert not torch.equal(algo.loss.dual.value, lam0)  # the dual step did run inside the probe
