@@ -68,3 +68,47 @@ def matmul_gflops(device: torch.device, dtype=torch.float32, n: int = 2048, repe
     b = torch.randn(k, m, device=device, dtype=dtype)
     ms, _ = median_ms(lambda: torch.mm(a, b), device, repeats, 3)
     return 2 * n * k * m / (ms * 1e-3) / 1e9
+
+
+_PRODUCT_OPS = ("aten.mm.", "aten.addmm.", "aten.bmm.", "aten.baddbmm.")
+
+
+def record_products(fn) -> list[tuple]:
+    """The matrix products ``fn`` runs (forward and backward), as the dispatcher sees them:
+    one ``(op, args)`` per call, every tensor argument replaced by its
+    ``(shape, stride, dtype, device)`` so that the same products can be replayed."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    calls = []
+
+    def spec(a):
+        return ("tensor", tuple(a.shape), tuple(a.stride()), a.dtype, a.device) if isinstance(a, torch.Tensor) else a
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if str(func).startswith(_PRODUCT_OPS):
+                calls.append((func, [spec(a) for a in args], {k: spec(v) for k, v in (kwargs or {}).items()}))
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        fn()
+    return calls
+
+
+def replay_products(calls):
+    """A function running the recorded products in order on fresh random operands with the
+    recorded shapes and layouts (transposed and broadcast views included), each call on its
+    own operands, as in the update where every product meets newly written data."""
+    def make(s):
+        if not (isinstance(s, tuple) and s and s[0] == "tensor"):
+            return s
+        _, shape, stride, dtype, device = s
+        size = 1 + sum((n - 1) * st for n, st in zip(shape, stride)) if all(shape) else 0
+        return torch.randn(size, dtype=dtype, device=device).as_strided(shape, stride)
+
+    prepared = [(func, [make(a) for a in args], {k: make(v) for k, v in kwargs.items()}) for func, args, kwargs in calls]
+
+    def run():
+        for func, args, kwargs in prepared:
+            func(*args, **kwargs)
+    return run

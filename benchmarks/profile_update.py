@@ -12,7 +12,7 @@ from torch.profiler import ProfilerActivity, profile
 from update_throughput import add_update_args, build
 from algd_components.allocator import retain_freed_memory
 from algd_components.training import pick_device, update_step
-from common import matmul_gflops, median_ms
+from common import matmul_gflops, median_ms, record_products, replay_products
 
 
 def main(argv=None):
@@ -20,6 +20,9 @@ def main(argv=None):
     add_update_args(p)
     p.add_argument("--updates", type=int, default=20)
     p.add_argument("--rows", type=int, default=15)
+    p.add_argument("--products", action="store_true",
+                   help="also time each of the update's matrix products alone (replayed on fresh operands "
+                        "of the same shapes and layouts) and print their GFLOP/s by shape")
     args = p.parse_args(argv)
     device = pick_device(args.device)
     if args.allocator == "retain":
@@ -63,6 +66,37 @@ def main(argv=None):
     for e in prof.key_averages(group_by_input_shape=True):
         if e.key in hot and e.input_shapes and list(e.input_shapes[0]) == list(shape):
             print(f"| `{e.key}` | {hot[e.key]:.2f} | {e.self_cpu_time_total / 1e3 / e.count:.2f} | {e.count / args.updates:.0f} |")
+    if args.products:
+        print_products(lambda: update_step(loss, optimizers, target_updater, rb.sample()), device, args.rows)
+
+
+def print_products(one_update, device, rows: int) -> None:
+    """Each matrix product of one update alone: how fast it runs at its own shape and layout."""
+    from collections import defaultdict
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    calls = record_products(one_update)
+    by_shape = defaultdict(lambda: [0.0, 0, 0])  # ms, calls, flops
+    for call in calls:
+        run = replay_products([call])
+        ms, _ = median_ms(run, device, 7, 2)
+        with FlopCounterMode(display=False) as counter:
+            run()
+        shapes = " ".join(f"{list(a[1])}{'ᵀ' if len(a[2]) > 1 and a[2][-1] != 1 else ''}"
+                          for a in call[1] if isinstance(a, tuple) and a and a[0] == "tensor")
+        entry = by_shape[(str(call[0]).split(".")[1], shapes)]
+        entry[0] += ms
+        entry[1] += 1
+        entry[2] += counter.get_total_flops()
+    total_ms = sum(e[0] for e in by_shape.values())
+    total_flops = sum(e[2] for e in by_shape.values())
+    print(f"\nthe update's {len(calls)} matrix products, each alone: {total_ms:.1f} ms in all, "
+          f"{total_flops / total_ms / 1e6:.0f} GFLOP/s; 2048² mm: {matmul_gflops(device):.0f} GFLOP/s (ᵀ: transposed operand)")
+    print("| op | operand shapes | calls per update | ms per update | GFLOP/s |")
+    print("|---|---|---|---|---|")
+    for (op, shapes), (ms, n, flops) in sorted(by_shape.items(), key=lambda kv: -kv[1][0])[:rows]:
+        print(f"| `{op}` | {shapes} | {n} | {ms:.2f} | {flops / ms / 1e6:.0f} |")
 
 
 if __name__ == "__main__":

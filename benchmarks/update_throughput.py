@@ -19,7 +19,7 @@ import torch
 from tensordict import TensorDict
 from torchrl.data import Bounded
 
-from common import GlobalFlopCounter, compose_recipe_config, matmul_gflops, median_ms
+from common import GlobalFlopCounter, compose_recipe_config, matmul_gflops, median_ms, record_products, replay_products
 
 import utils as recipe  # recipes/algd/utils.py
 from algd_components.allocator import retain_freed_memory
@@ -108,6 +108,20 @@ def main(argv=None):
     flops = counter.get_total_flops()
     peak = matmul_gflops(device)
     achieved = flops / (ms * 1e-3) / 1e9
+    # The same products alone (shapes, layouts, order), with nothing else in between: the time
+    # the update would take if every other op were free, so flops / that time / peak is the
+    # highest fraction of the matmul rate this update can reach with these kernels.
+    products = record_products(one_update)
+    replay = replay_products(products)
+
+    def products_alone():
+        with float32_matmul_precision(args.matmul_precision):
+            replay()
+
+    products_ms, _ = median_ms(products_alone, device, max(5, args.repeats // 3), 2)
+    with GlobalFlopCounter() as replay_counter:
+        products_alone()
+    assert replay_counter.get_total_flops() == flops, "the replay must run exactly the update's counted products"
     result = {
         "ms_per_update": round(ms, 3),
         "ms_min": round(min(times), 3),
@@ -115,6 +129,9 @@ def main(argv=None):
         "achieved_gflops": round(achieved, 2),
         "matmul_fp32_gflops": round(peak, 2),
         "fraction_of_matmul_rate": round(achieved / peak, 3),
+        "products_only_ms": round(products_ms, 3),
+        "products_per_update": len(products),
+        "fraction_ceiling_products_only": round(flops / (products_ms * 1e-3) / 1e9 / peak, 3),
         # the critics' typical product, [4096, 256] x [256, 256], in both precisions
         "matmul_4096x256x256_gflops": {str(dt).replace("torch.", ""): round(matmul_gflops(device, dt, shape=(4096, 256, 256)), 1)
                                        for dt in (torch.float32, torch.bfloat16)},
