@@ -6,11 +6,13 @@ A recipe supplies two functions — ``validate(cfg)`` for its own config keys an
 TorchRL ``Collector``, updates, deterministic evaluation, ``metrics.csv``, TorchRL
 loggers, atomic checkpoints and resume.  Off-policy algorithms (the default) store every
 batch in the replay buffer and do ``utd_ratio`` updates per frame through
-:func:`~algd_components.training.update_step`; an on-policy algorithm sets
+:func:`~algd_components.training.update_step` (or the recipe's ``Algorithm.update``, e.g. a
+:class:`~algd_components.training.GraphedUpdate`); an on-policy algorithm sets
 ``Algorithm.learn`` (e.g. :class:`OnPolicyUpdate`) and learns from each batch as collected.
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -66,6 +68,9 @@ class Algorithm:
     target_updater: object
     optimizers: dict
     learn: Callable | None = None
+    # off-policy: ``update(batch, episode_cost=, episode_cost_limit=) -> loss_td`` for one replay
+    # batch; None means :func:`~algd_components.training.update_step` (e.g. a GraphedUpdate instead)
+    update: Callable | None = None
 
 
 class OnPolicyUpdate:
@@ -399,9 +404,10 @@ def train_loop(
             return None, 0
         n = max(1, round(data.numel() * cfg.optim.utd_ratio))
         for _ in range(n):
-            loss_td = update_step(loss, optimizers, algo.target_updater, replay_buffer.sample(), **dual_kwargs)
+            loss_td = one_update(replay_buffer.sample(), **dual_kwargs)
         return loss_td, n
 
+    one_update = algo.update or functools.partial(update_step, loss, optimizers, algo.target_updater)
     learn = algo.learn or learn_off_policy
     every = lambda n: (state["frames"] // n + 1) * n  # noqa: E731  next multiple of n
     next_eval, next_ckpt = every(cfg.logger.eval_iter), every(cfg.checkpoint.interval)

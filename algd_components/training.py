@@ -9,6 +9,7 @@ import math
 import os
 import random
 import tempfile
+import warnings
 from collections import deque
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -32,6 +33,7 @@ __all__ = [
     "set_rng_state",
     "resolve_checkpoint",
     "update_step",
+    "GraphedUpdate",
 ]
 
 
@@ -250,3 +252,44 @@ def update_step(loss, optimizers: Mapping[str, torch.optim.Optimizer], target_up
     if step_dual and hasattr(loss, "step_dual"):
         loss.step_dual(loss_td, **dual_kwargs)
     return loss_td.detach()
+
+
+class GraphedUpdate:
+    """:func:`update_step` replayed as one CUDA graph (``compile.cudagraphs=true`` on a GPU).
+
+    Why: an eager ALGD update dispatches ~4,100 ops from Python.  On the CPU machines an
+    update at batch 2 — next to no arithmetic — still takes ~13 ms, which is that host
+    work (docs/performance.md); on a GPU the kernels cannot run faster than the host
+    launches them.  Captured once, the whole update replays with one launch.
+
+    Everything but the dual step — losses, backward, optimiser steps, target-network
+    update — is captured by TensorDict's :class:`~tensordict.nn.CudaGraphModule` (TorchRL's
+    own recipes use it the same way) after ``warmup`` eager calls, and replayed from then
+    on.  The dual step runs eagerly after each replay: its ``episode`` source reads a number
+    from the host.  λ is a device buffer updated in place, so the replayed loss reads its
+    current value.  What capture requires is checked by tests: no host syncs inside the
+    update (``tests/test_cuda.py``), optimisers built with ``capturable=True``, the batch on
+    the graph's device (only ``loss.in_keys`` are copied into the graph's static inputs).
+    Without CUDA the module runs the update as is (TensorDict's documented fallback); the
+    recipes refuse ``compile.cudagraphs=true`` there instead.
+    """
+
+    def __init__(self, loss, optimizers: Mapping[str, torch.optim.Optimizer], target_updater, *,
+                 warmup: int = 5, max_grad_norm: float | None = None):
+        from tensordict.nn import CudaGraphModule
+
+        self.loss = loss
+        self.in_keys = list(loss.in_keys)
+
+        def update(batch: TensorDictBase) -> TensorDictBase:
+            return update_step(loss, optimizers, target_updater, batch, max_grad_norm=max_grad_norm, step_dual=False)
+
+        with warnings.catch_warnings():  # its "no CUDA here, passing through" notice: the recipes check the device
+            warnings.simplefilter("ignore", UserWarning)
+            self.graphed = CudaGraphModule(update, in_keys=[], out_keys=[], warmup=warmup)
+
+    def __call__(self, batch: TensorDictBase, **dual_kwargs) -> TensorDictBase:
+        loss_td = self.graphed(batch.select(*self.in_keys))
+        if hasattr(self.loss, "step_dual"):
+            self.loss.step_dual(loss_td, **dual_kwargs)
+        return loss_td

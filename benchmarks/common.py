@@ -112,3 +112,26 @@ def replay_products(calls):
         for func, args, kwargs in prepared:
             func(*args, **kwargs)
     return run
+
+
+def count_dispatched_ops(fn) -> tuple[int, int]:
+    """``(all, compute)``: the aten ops ``fn`` dispatches (forward and backward, as a
+    ``TorchDispatchMode`` sees them), and those that are not views — on a GPU each of the
+    latter is at least one kernel launched from the host."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    counts = [0, 0]
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            counts[0] += 1
+            if not (func.is_view or func.name() in _VIEW_LIKE):
+                counts[1] += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn()
+    return counts[0], counts[1]
+
+
+_VIEW_LIKE = {"aten::detach", "aten::_unsafe_view", "aten::reshape", "aten::alias", "aten::lift_fresh"}

@@ -19,13 +19,14 @@ import torch
 from tensordict import TensorDict
 from torchrl.data import Bounded
 
-from common import GlobalFlopCounter, compose_recipe_config, matmul_gflops, median_ms, record_products, replay_products
+from common import (GlobalFlopCounter, compose_recipe_config, count_dispatched_ops, matmul_gflops, median_ms, record_products,
+                    replay_products)
 
 import utils as recipe  # recipes/algd/utils.py
 from algd_components.allocator import retain_freed_memory
 from algd_components.precision import FLOAT32_MATMUL_PRECISIONS, float32_matmul_precision, update_autocast
 from algd_components.trainer import make_replay_buffer
-from algd_components.training import pick_device, update_step
+from algd_components.training import GraphedUpdate, pick_device, update_step
 
 
 def build(args, device):
@@ -37,6 +38,7 @@ def build(args, device):
         f"algd.ensemble_size={args.ensemble_size}",
         "replay_buffer.size=20000",
         f"network.device={device}",
+        f"compile.cudagraphs={str(getattr(args, 'cudagraphs', False)).lower()}",  # capturable optimisers
     ]
     cfg = compose_recipe_config(overrides)
     spec = Bounded(low=-1.0, high=1.0, shape=(args.act_dim,))
@@ -76,6 +78,8 @@ def main(argv=None):
                    help="torch.set_float32_matmul_precision during the update (system.float32_matmul_precision); "
                         "medium: bf16 products of float32 tensors on AMX CPUs, TF32 on CUDA")
     p.add_argument("--compile", action="store_true", help="torch.compile the Monte-Carlo energy and action gradient (compile.compile=true)")
+    p.add_argument("--cudagraphs", action="store_true",
+                   help="CUDA only: replay the update (all but the dual step) as one CUDA graph (compile.cudagraphs=true)")
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -84,6 +88,10 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
+    if args.cudagraphs and device.type != "cuda":
+        p.error(f"--cudagraphs needs a CUDA device, got --device {str(device)!r}")
+    if args.cudagraphs and args.dtype != "fp32":
+        p.error("--cudagraphs runs float32 updates (the recipes refuse system.autocast with compile.cudagraphs)")
     if args.allocator == "retain":
         retain_freed_memory()
     torch.manual_seed(0)
@@ -91,10 +99,17 @@ def main(argv=None):
     if args.compile:
         from algd_components.compile import compile_modules
         compile_modules(loss)
+    graphed = GraphedUpdate(loss, optimizers, target_updater) if args.cudagraphs else None
 
-    def one_update():
+    def eager_update():
         with float32_matmul_precision(args.matmul_precision), update_autocast(device, "bfloat16" if args.dtype == "bf16" else None):
             update_step(loss, optimizers, target_updater, rb.sample())
+
+    def one_update():
+        if graphed is None:
+            return eager_update()
+        with float32_matmul_precision(args.matmul_precision):
+            graphed(rb.sample())
 
     for _ in range(args.warmup):
         one_update()
@@ -103,15 +118,16 @@ def main(argv=None):
     after = resource.getrusage(resource.RUSAGE_SELF)
     n_updates = args.repeats
     counter = GlobalFlopCounter()
-    with counter:
-        one_update()
+    with counter:  # eagerly: a replayed graph dispatches no ops to count
+        eager_update()
     flops = counter.get_total_flops()
     peak = matmul_gflops(device)
     achieved = flops / (ms * 1e-3) / 1e9
     # The same products alone (shapes, layouts, order), with nothing else in between: the time
     # the update would take if every other op were free, so flops / that time / peak is the
     # highest fraction of the matmul rate this update can reach with these kernels.
-    products = record_products(one_update)
+    ops_all, ops_compute = count_dispatched_ops(eager_update)
+    products = record_products(eager_update)
     replay = replay_products(products)
 
     def products_alone():
@@ -129,6 +145,9 @@ def main(argv=None):
         "achieved_gflops": round(achieved, 2),
         "matmul_fp32_gflops": round(peak, 2),
         "fraction_of_matmul_rate": round(achieved / peak, 3),
+        # host work: on a GPU an eager update launches at least one kernel per non-view op
+        "aten_ops_per_update": ops_all,
+        "non_view_ops_per_update": ops_compute,
         "products_only_ms": round(products_ms, 3),
         "products_per_update": len(products),
         "fraction_ceiling_products_only": round(flops / (products_ms * 1e-3) / 1e9 / peak, 3),

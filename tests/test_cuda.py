@@ -125,3 +125,83 @@ def test_algd_update_step_has_no_host_syncs(overrides, max_grad_norm):
     lam0 = algo.loss.dual.value.clone()
     assert _host_syncs(run) == []
     assert not torch.equal(algo.loss.dual.value, lam0)  # the dual step did run inside the probe
+
+
+# --- The whole update as one CUDA graph (compile.cudagraphs=true) ------------------------
+def _algd_update_parts(overrides, device):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    from torchrl.data import Bounded
+
+    from conftest import ROOT
+
+    cfg = make_cfg("algd", [*FAST, *overrides])
+    sys.path.insert(0, str(Path(ROOT) / "recipes" / "algd"))
+    try:
+        utils = importlib.reload(importlib.import_module("utils"))  # other recipes' builders are also `utils`
+    finally:
+        sys.path.pop(0)
+    torch.manual_seed(0)
+    actor, q, c = utils.make_modules(cfg, 5, Bounded(low=-1.0, high=1.0, shape=(2,)), device)
+    loss, updater = utils.make_loss(cfg, actor, q, c, 1.0, device)
+    return cfg, utils, loss, updater, utils.make_optimizers(cfg, actor, q, c)
+
+
+@pytest.mark.parametrize("source", ["batch", "episode"])
+def test_graphed_update_splits_the_update_without_changing_it(source):
+    """GraphedUpdate = the captured part (update_step without the dual step, fed only
+    ``loss.in_keys``) + the dual step after it.  Without CUDA its CudaGraphModule runs the
+    function as is, so here it must reproduce update_step exactly: same losses, parameters
+    and λ, update after update (a loss that read a key outside ``in_keys`` would fail here)."""
+    from tensordict import TensorDict
+
+    from algd_components.training import GraphedUpdate, update_step
+
+    cpu = torch.device("cpu")
+    _, _, loss_a, upd_a, opt_a = _algd_update_parts([f"algd.dual.source={source}"], cpu)
+    _, _, loss_b, upd_b, opt_b = _algd_update_parts([f"algd.dual.source={source}"], cpu)
+    graphed = GraphedUpdate(loss_b, opt_b, upd_b, warmup=2)
+    lam0 = loss_b.dual.value.clone()
+    kwargs = {"episode_cost": 3.0, "episode_cost_limit": 10.0}
+    torch.manual_seed(1)
+    batches = [_update_batch(32, 5, 2).set("index", torch.arange(32)) for _ in range(4)]  # extra key: not an input
+    for i, batch in enumerate(batches):
+        torch.manual_seed(100 + i)
+        out_a = update_step(loss_a, opt_a, upd_a, batch, **kwargs)
+        torch.manual_seed(100 + i)
+        out_b = graphed(batch, **kwargs)
+        assert set(out_a.keys(True, True)) == set(out_b.keys(True, True))
+        for k in out_a.keys(True, True):
+            torch.testing.assert_close(out_a[k], out_b[k], rtol=0, atol=0, msg=f"update {i}: {k}")
+    pa, pb = TensorDict.from_module(loss_a), TensorDict.from_module(loss_b)
+    for k in pa.keys(True, True):
+        torch.testing.assert_close(pa[k], pb[k], rtol=0, atol=0, msg=k)
+    assert torch.equal(loss_a.dual.value, loss_b.dual.value)
+    assert not torch.equal(loss_b.dual.value, lam0)  # the dual step ran
+
+
+@cuda
+def test_graphed_update_captures_and_replays_on_cuda():
+    from algd_components.training import GraphedUpdate
+
+    dev = torch.device("cuda")
+    cfg, _, loss, updater, opts = _algd_update_parts(["network.device=cuda", "compile.cudagraphs=true"], dev)
+    assert all(g["capturable"] for o in opts.values() for g in o.param_groups)
+    graphed = GraphedUpdate(loss, opts, updater, warmup=2)
+    before = {k: p.detach().clone() for k, p in loss.named_parameters()}
+    lam0 = loss.dual.value.clone()
+    outs = [graphed(_update_batch(32, 5, 2).to(dev), episode_cost=3.0, episode_cost_limit=10.0) for _ in range(6)]
+    assert graphed.graphed.counter > 2  # captured, then replayed
+    assert all(torch.isfinite(v).all() for out in outs for v in out.values())
+    assert not torch.equal(outs[-1]["loss_qvalue"], outs[-2]["loss_qvalue"])  # replays see new batches
+    moved = [k for k, p in loss.named_parameters() if p.requires_grad and not torch.equal(p, before[k])]
+    assert moved and not torch.equal(loss.dual.value, lam0)
+
+
+@cuda
+def test_recipe_runs_with_cudagraphs(algd_recipe, tmp_path):
+    cfg = make_cfg("algd", [*FAST, "env.name=SafetyHalfCheetahVelocity-v1", "network.device=cuda", "compile.cudagraphs=true"])
+    state = algd_recipe.train(cfg, tmp_path / "run")
+    assert state["frames"] == 300

@@ -120,6 +120,9 @@ def test_same_seed_same_result_and_resume_continues(algd_recipe, tmp_path):
         ("system.retain_freed_memory=maybe", "system.retain_freed_memory"),
         ("system.float32_matmul_precision=low", "system.float32_matmul_precision"),
         ("system.autocast=float16", "system.autocast"),
+        ("compile.compile=maybe", "compile.compile"),
+        ("compile.mode=fastest", "compile.mode"),
+        ("compile.cudagraphs=true", "compile.cudagraphs"),  # FAST runs on network.device=cpu
     ],
 )
 def test_bad_config_values_give_one_clear_error(algd_recipe, tmp_path, override, key):

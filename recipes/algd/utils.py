@@ -12,7 +12,7 @@ from torchrl.objectives import SoftUpdate
 import algd_components as A
 from algd_components.compile import compile_modules
 from algd_components.trainer import Algorithm, _int, _num, make_lagrangian, validate_dual
-from algd_components.training import require
+from algd_components.training import GraphedUpdate, pick_device, require
 
 
 def validate_algd(cfg: DictConfig) -> None:
@@ -33,6 +33,25 @@ def validate_algd(cfg: DictConfig) -> None:
         require(ok, key, value, allowed)
     require(a.score_coef > 0 or a.energy_coef > 0, "algd.score_coef", a.score_coef, "> 0 when algd.energy_coef is 0 (the actor must have a loss)")
     validate_dual(cfg, a.dual, "algd.dual")
+    validate_compile(cfg)
+
+
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def validate_compile(cfg: DictConfig) -> None:
+    c = cfg.compile
+    require(isinstance(c.compile, bool), "compile.compile", c.compile, "true or false")
+    require(c.mode in COMPILE_MODES, "compile.mode", c.mode, f"one of {list(COMPILE_MODES)} (null: torch.compile's default)")
+    require(isinstance(c.cudagraphs, bool), "compile.cudagraphs", c.cudagraphs, "true or false")
+    if c.cudagraphs:
+        device = pick_device(cfg.network.device)
+        require(device.type == "cuda", "compile.cudagraphs", c.cudagraphs,
+                f"false on {device} (CUDA graphs record GPU kernels; use network.device=cuda on a GPU machine)")
+        require(c.mode != "reduce-overhead", "compile.mode", c.mode,
+                "not 'reduce-overhead' with compile.cudagraphs=true (the whole update is already one CUDA graph)")
+        require(cfg.system.autocast is None, "system.autocast", cfg.system.autocast,
+                "null with compile.cudagraphs=true (autocast's weight-cast cache does not survive graph replay)")
 
 
 def make_modules(cfg: DictConfig, obs_dim: int, action_spec, device):
@@ -61,10 +80,12 @@ def make_loss(cfg: DictConfig, actor, qvalue, cost, h: float, device):
 
 def make_optimizers(cfg: DictConfig, actor, qvalue, cost) -> dict[str, torch.optim.Optimizer]:
     o = cfg.optim
+    # capturable: Adam keeps its step count on the device, as a CUDA graph needs
+    kw = {"fused": True, "capturable": bool(cfg.compile.get("cudagraphs", False))}
     return {
-        "actor": torch.optim.Adam(actor.parameters(), lr=o.lr, fused=True),
-        "qvalue": torch.optim.Adam(qvalue.parameters(), lr=o.lr, fused=True),
-        "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=list(o.cost_weight_decay)), lr=o.cost_lr, fused=True),
+        "actor": torch.optim.Adam(actor.parameters(), lr=o.lr, **kw),
+        "qvalue": torch.optim.Adam(qvalue.parameters(), lr=o.lr, **kw),
+        "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=list(o.cost_weight_decay)), lr=o.cost_lr, **kw),
     }
 
 
@@ -73,4 +94,6 @@ def build_algd(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> 
     loss, target_updater = make_loss(cfg, actor, qvalue, cost, h, device)
     if cfg.compile.compile:
         compile_modules(loss, mode=cfg.compile.mode)
-    return Algorithm(actor, loss, target_updater, make_optimizers(cfg, actor, qvalue, cost))
+    optimizers = make_optimizers(cfg, actor, qvalue, cost)
+    update = GraphedUpdate(loss, optimizers, target_updater) if cfg.compile.cudagraphs else None
+    return Algorithm(actor, loss, target_updater, optimizers, update=update)
