@@ -126,6 +126,23 @@ def test_algd_update_step_has_no_host_syncs(overrides, max_grad_norm):
     assert _host_syncs(run) == []
     assert not torch.equal(algo.loss.dual.value, lam0)  # the dual step did run inside the probe
 
+    # What compile.cudagraphs captures (all but the dual step) also builds no tensor from host
+    # data (`torch.tensor(x)` inside the update: a pageable host-to-device copy on a GPU, which
+    # a CUDA graph cannot record).
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    fresh = []
+
+    class RecordHostData(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if str(func).startswith("aten.lift_fresh"):
+                fresh.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with RecordHostData():
+        update_step(algo.loss, algo.optimizers, algo.target_updater, _update_batch(32, 5, 2), max_grad_norm=max_grad_norm, step_dual=False)
+    assert fresh == []
+
 
 # --- The whole update as one CUDA graph (compile.cudagraphs=true) ------------------------
 def _algd_update_parts(overrides, device):
