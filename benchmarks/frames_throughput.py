@@ -31,7 +31,7 @@ from common import compose_recipe_config, median_ms
 import train as recipe_train  # recipes/algd/train.py
 import utils as recipe
 from algd_components import trainer
-from algd_components.training import pick_device
+from algd_components.training import ConfigError, pick_device
 
 
 def collection_fps(cfg, frames: int, device) -> float:
@@ -97,7 +97,16 @@ def main(argv=None):
                         "the allocator setting cannot be undone once a run applied it)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    device = pick_device(args.device)
+    try:  # every setting checked before the first measurement: a bad one is one error line, not a traceback later
+        device = pick_device(args.device)
+        for task in args.tasks:
+            for n in args.num_envs:
+                cfg = compose_recipe_config([f"env.name={task}", f"env.num_envs={n}", f"env.vectorize={args.vectorize}",
+                                             f"network.device={device}", *args.set])
+                trainer.validate_common(cfg)
+                recipe.validate_algd(cfg)
+    except ConfigError as err:
+        p.error(str(err))
     rows = []
     for task in args.tasks:
         for n in args.num_envs:

@@ -9,9 +9,9 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from update_throughput import add_update_args, build
+from update_throughput import add_update_args, device_and_build
 from algd_components.allocator import retain_freed_memory
-from algd_components.training import pick_device, update_step
+from algd_components.training import update_step
 from common import matmul_gflops, median_ms, record_products, replay_products
 
 
@@ -24,11 +24,10 @@ def main(argv=None):
                    help="also time each of the update's matrix products alone (replayed on fresh operands "
                         "of the same shapes and layouts) and print their GFLOP/s by shape")
     args = p.parse_args(argv)
-    device = pick_device(args.device)
     if args.allocator == "retain":
         retain_freed_memory()
     torch.manual_seed(0)
-    _, loss, target_updater, optimizers, rb = build(args, device)
+    device, (_, loss, target_updater, optimizers, rb) = device_and_build(p, args)
     for _ in range(5):
         update_step(loss, optimizers, target_updater, rb.sample())
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])

@@ -25,8 +25,8 @@ from common import (GlobalFlopCounter, compose_recipe_config, count_dispatched_o
 import utils as recipe  # recipes/algd/utils.py
 from algd_components.allocator import retain_freed_memory
 from algd_components.precision import FLOAT32_MATMUL_PRECISIONS, float32_matmul_precision, update_autocast
-from algd_components.trainer import make_replay_buffer
-from algd_components.training import GraphedUpdate, pick_device, update_step
+from algd_components.trainer import make_replay_buffer, validate_common
+from algd_components.training import ConfigError, GraphedUpdate, pick_device, require, update_step
 
 
 def build(args, device):
@@ -41,6 +41,9 @@ def build(args, device):
         f"compile.cudagraphs={str(getattr(args, 'cudagraphs', False)).lower()}",  # capturable optimisers
     ]
     cfg = compose_recipe_config(overrides)
+    validate_common(cfg)
+    recipe.validate_algd(cfg)
+    require(args.obs_dim >= 1 and args.act_dim >= 1, "--obs-dim/--act-dim", (args.obs_dim, args.act_dim), "integers >= 1")
     spec = Bounded(low=-1.0, high=1.0, shape=(args.act_dim,))
     actor, qvalue, cost = recipe.make_modules(cfg, args.obs_dim, spec, device)
     loss, target_updater = recipe.make_loss(cfg, actor, qvalue, cost, h=2.5, device=device)
@@ -53,6 +56,15 @@ def build(args, device):
                  "terminated": torch.zeros(n, 1, dtype=torch.bool)},
     }, batch_size=[n]).to(device))
     return cfg, loss, target_updater, optimizers, rb
+
+
+def device_and_build(p: argparse.ArgumentParser, args):
+    """``(device, build(args, device))``; a bad setting ends the run with one error line."""
+    try:
+        device = pick_device(args.device)
+        return device, build(args, device)
+    except ConfigError as err:
+        p.error(str(err))
 
 
 def add_update_args(p: argparse.ArgumentParser) -> None:
@@ -87,15 +99,12 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    if args.cudagraphs and device.type != "cuda":
-        p.error(f"--cudagraphs needs a CUDA device, got --device {str(device)!r}")
     if args.cudagraphs and args.dtype != "fp32":
         p.error("--cudagraphs runs float32 updates (the recipes refuse system.autocast with compile.cudagraphs)")
     if args.allocator == "retain":
         retain_freed_memory()
     torch.manual_seed(0)
-    cfg, loss, target_updater, optimizers, rb = build(args, device)
+    device, (cfg, loss, target_updater, optimizers, rb) = device_and_build(p, args)  # --cudagraphs: CUDA only
     if args.compile:
         from algd_components.compile import compile_modules
         compile_modules(loss)
