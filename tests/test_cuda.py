@@ -9,15 +9,12 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"
 
 @cuda
 def test_update_on_cuda_matches_cpu_shapes_and_stays_on_device(algd_recipe):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "algd"))
-    import utils as recipe
     from tensordict import TensorDict
     from torchrl.data import Bounded
 
     from algd_components.training import update_step
+
+    recipe = algd_recipe.utils
 
     cfg = make_cfg("algd", [*FAST, "network.device=cuda"])
     dev = torch.device("cuda")
@@ -95,28 +92,17 @@ def _update_batch(b: int, obs_dim: int, act_dim: int):
     (["lagrangian=standard"], None),
     ([], 1.0),  # gradient clipping, as the on-policy update uses it
 ])
-def test_algd_update_step_has_no_host_syncs(overrides, max_grad_norm):
+def test_algd_update_step_has_no_host_syncs(algd_recipe, overrides, max_grad_norm):
     """A whole ALGD update as the recipe runs it (losses, backward, optimiser steps, target
     update, dual step) issues no op that makes the host wait for the device.  (The SAC-family
     baselines are not held to this: TorchRL's ``TanhNormal`` reads its bounds on the host
     each time it is built, docs/performance.md.)"""
-    import sys
-    from pathlib import Path
-
     from torchrl.data import Bounded
 
-    import importlib
-
     from algd_components.training import update_step
-    from conftest import ROOT
 
     cfg = make_cfg("algd", [*FAST, *overrides])
-    sys.path.insert(0, str(Path(ROOT) / "recipes" / "algd"))
-    try:
-        utils = importlib.reload(importlib.import_module("utils"))  # other recipes' builders are also `utils`
-    finally:
-        sys.path.pop(0)
-    algo = utils.build_algd(cfg, 5, Bounded(low=-1.0, high=1.0, shape=(2,)), 1.0, torch.device("cpu"))
+    algo = algd_recipe.utils.build_algd(cfg, 5, Bounded(low=-1.0, high=1.0, shape=(2,)), 1.0, torch.device("cpu"))
     torch.manual_seed(0)
     kwargs = {"episode_cost": 3.0, "episode_cost_limit": 10.0}
     run = lambda: update_step(algo.loss, algo.optimizers, algo.target_updater, _update_batch(32, 5, 2),  # noqa: E731
@@ -145,29 +131,19 @@ def test_algd_update_step_has_no_host_syncs(overrides, max_grad_norm):
 
 
 # --- The whole update as one CUDA graph (compile.cudagraphs=true) ------------------------
-def _algd_update_parts(overrides, device):
-    import importlib
-    import sys
-    from pathlib import Path
-
+def _algd_update_parts(utils, overrides, device):
+    """The recipe's loss, target updater and optimisers (``utils``: recipes/algd/utils.py)."""
     from torchrl.data import Bounded
 
-    from conftest import ROOT
-
     cfg = make_cfg("algd", [*FAST, *overrides])
-    sys.path.insert(0, str(Path(ROOT) / "recipes" / "algd"))
-    try:
-        utils = importlib.reload(importlib.import_module("utils"))  # other recipes' builders are also `utils`
-    finally:
-        sys.path.pop(0)
     torch.manual_seed(0)
     actor, q, c = utils.make_modules(cfg, 5, Bounded(low=-1.0, high=1.0, shape=(2,)), device)
     loss, updater = utils.make_loss(cfg, actor, q, c, 1.0, device)
-    return cfg, utils, loss, updater, utils.make_optimizers(cfg, actor, q, c)
+    return cfg, loss, updater, utils.make_optimizers(cfg, actor, q, c)
 
 
 @pytest.mark.parametrize("source", ["batch", "episode"])
-def test_graphed_update_splits_the_update_without_changing_it(source):
+def test_graphed_update_splits_the_update_without_changing_it(algd_recipe, source):
     """GraphedUpdate = the captured part (update_step without the dual step, fed only
     ``loss.in_keys``) + the dual step after it.  Without CUDA its CudaGraphModule runs the
     function as is, so here it must reproduce update_step exactly: same losses, parameters
@@ -177,8 +153,8 @@ def test_graphed_update_splits_the_update_without_changing_it(source):
     from algd_components.training import GraphedUpdate, update_step
 
     cpu = torch.device("cpu")
-    _, _, loss_a, upd_a, opt_a = _algd_update_parts([f"algd.dual.source={source}"], cpu)
-    _, _, loss_b, upd_b, opt_b = _algd_update_parts([f"algd.dual.source={source}"], cpu)
+    _, loss_a, upd_a, opt_a = _algd_update_parts(algd_recipe.utils, [f"algd.dual.source={source}"], cpu)
+    _, loss_b, upd_b, opt_b = _algd_update_parts(algd_recipe.utils, [f"algd.dual.source={source}"], cpu)
     graphed = GraphedUpdate(loss_b, opt_b, upd_b, warmup=2)
     lam0 = loss_b.dual.value.clone()
     kwargs = {"episode_cost": 3.0, "episode_cost_limit": 10.0}
@@ -200,11 +176,11 @@ def test_graphed_update_splits_the_update_without_changing_it(source):
 
 
 @cuda
-def test_graphed_update_captures_and_replays_on_cuda():
+def test_graphed_update_captures_and_replays_on_cuda(algd_recipe):
     from algd_components.training import GraphedUpdate
 
     dev = torch.device("cuda")
-    cfg, _, loss, updater, opts = _algd_update_parts(["network.device=cuda", "compile.cudagraphs=true"], dev)
+    cfg, loss, updater, opts = _algd_update_parts(algd_recipe.utils, ["network.device=cuda", "compile.cudagraphs=true"], dev)
     assert all(g["capturable"] for o in opts.values() for g in o.param_groups)
     graphed = GraphedUpdate(loss, opts, updater, warmup=2)
     before = {k: p.detach().clone() for k, p in loss.named_parameters()}
