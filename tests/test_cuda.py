@@ -175,6 +175,32 @@ def test_graphed_update_splits_the_update_without_changing_it(algd_recipe, sourc
     assert not torch.equal(loss_b.dual.value, lam0)  # the dual step ran
 
 
+def test_graphed_update_hides_only_the_no_cuda_notice(algd_recipe, monkeypatch):
+    """Building the CudaGraphModule silences its "no CUDA, passing through" notice and
+    nothing else: its other notices (it takes TensorDicts out of PyTree for the whole
+    process) must still reach the user."""
+    import warnings
+
+    import tensordict.nn
+
+    from algd_components.training import GraphedUpdate
+
+    class NoisyCudaGraphModule:
+        def __init__(self, module, **kwargs):
+            warnings.warn("This module is instantiated on a machine without CUDA device available. We permit ...")
+            warnings.warn("Tensordict is registered in PyTree. This is incompatible with CudaGraphModule.")
+            self.module = module
+
+    monkeypatch.setattr(tensordict.nn, "CudaGraphModule", NoisyCudaGraphModule)
+    _, loss, updater, opts = _algd_update_parts(algd_recipe.utils, [], torch.device("cpu"))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        GraphedUpdate(loss, opts, updater)
+    messages = [str(w.message) for w in seen]
+    assert not any("without CUDA" in m for m in messages), messages
+    assert any("registered in PyTree" in m for m in messages), messages
+
+
 @cuda
 def test_graphed_update_captures_and_replays_on_cuda(algd_recipe):
     from algd_components.training import GraphedUpdate
