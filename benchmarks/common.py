@@ -1,6 +1,7 @@
 """Shared helpers for the benchmarks: config composition, FLOP counting, matmul rate."""
 from __future__ import annotations
 
+import platform
 import statistics
 import sys
 import time
@@ -10,6 +11,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 sys.path.insert(0, str(ROOT / "recipes" / "algd"))
 
 
@@ -135,3 +137,22 @@ def count_dispatched_ops(fn) -> tuple[int, int]:
 
 
 _VIEW_LIKE = {"aten::detach", "aten::_unsafe_view", "aten::reshape", "aten::alias", "aten::lift_fresh"}
+
+
+def cpu_description() -> dict:
+    """The CPU model and which of :data:`ISA_FLAGS` it has: the project's machines are not all
+    one type (Intel Xeons with AVX-512/AMX, AMD EPYCs with AVX2), and the matmul kernels, so
+    every rate and fraction, differ between them."""
+    model, flags = platform.processor() or platform.machine(), None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break  # the first processor's block says it all
+    except OSError:
+        pass
+    return {"cpu": model, "cpu_isa": None if flags is None else [f for f in ISA_FLAGS if f in flags]}

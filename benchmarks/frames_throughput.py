@@ -26,7 +26,7 @@ import time
 import torch
 from tensordict import TensorDict
 
-from common import compose_recipe_config, median_ms
+from common import compose_recipe_config, cpu_description, median_ms
 
 import train as recipe_train  # recipes/algd/train.py
 import utils as recipe
@@ -125,7 +125,7 @@ def main(argv=None):
                 print(json.dumps(base) if args.json else base, flush=True)
     cfg = compose_recipe_config([])
     print(json.dumps({"actor_ms_batch1": actor_latency_ms(cfg, 1, device), "device": str(device),
-                      "torch_threads": torch.get_num_threads()}))
+                      "torch_threads": torch.get_num_threads(), **cpu_description()}))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from torch.profiler import ProfilerActivity, profile
 from update_throughput import add_update_args, device_and_build
 from algd_components.allocator import retain_freed_memory
 from algd_components.training import update_step
-from common import matmul_gflops, median_ms, record_products, replay_products
+from common import cpu_description, matmul_gflops, median_ms, record_products, replay_products
 
 
 def main(argv=None):
@@ -37,6 +37,7 @@ def main(argv=None):
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     matmul = sum(e.self_cpu_time_total for e in events if e.key in ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm"))
+    print(f"CPU: {cpu_description()}, torch threads: {torch.get_num_threads()}")
     print(f"ms per update (under the profiler): {total / 1e3 / args.updates:.2f}")
     print(f"matmul share of CPU time: {matmul / total:.1%}   ops per update: {sum(e.count for e in events) / args.updates:.0f}")
     print("| op | share of CPU time | ms per update | calls per update |")

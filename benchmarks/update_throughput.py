@@ -19,7 +19,7 @@ import torch
 from tensordict import TensorDict
 from torchrl.data import Bounded
 
-from common import (GlobalFlopCounter, compose_recipe_config, count_dispatched_ops, matmul_gflops, median_ms, record_products,
+from common import (GlobalFlopCounter, compose_recipe_config, count_dispatched_ops, cpu_description, matmul_gflops, median_ms, record_products,
                     replay_products)
 
 import utils as recipe  # recipes/algd/utils.py
@@ -169,7 +169,7 @@ def main(argv=None):
         "peak_rss_mb": round(after.ru_maxrss / 1024, 1),  # Linux reports KiB; the process's high-water mark
         "flops_by_op_gflop": {k: round(v / 1e9, 4) for k, v in counter.by_op().items()},
         "settings": {**{k: v for k, v in vars(args).items() if k != "json"}, "device": str(device),
-                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.processor() or platform.machine()},
+                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.machine(), **cpu_description()},
     }
     if args.json:
         print(json.dumps(result))
