@@ -58,12 +58,24 @@ class ScoreNetwork(nn.Module):
         w = self.input_layer.weight
         return nn.functional.linear(observation, w[:, : self.obs_dim], self.input_layer.bias)
 
-    def from_features(self, obs_features: torch.Tensor, noisy_action: torch.Tensor, step: torch.Tensor | int) -> torch.Tensor:
-        """``step``: a tensor of per-element steps, or one ``int`` shared by the batch."""
+    def time_features(self) -> torch.Tensor:
+        """The time embedding's share of the first layer for the ``K`` step values, ``[K, h]``."""
+        return self.time_embedding.weight @ self.input_layer.weight[:, self.obs_dim + self.action_dim :].T
+
+    def from_features(
+        self,
+        obs_features: torch.Tensor,
+        noisy_action: torch.Tensor,
+        step: torch.Tensor | int,
+        time_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``step``: a tensor of per-element steps, or one ``int`` shared by the batch;
+        ``time_features``: :meth:`time_features`, passed in by a chain that runs all ``K`` steps."""
         w = self.input_layer.weight
         a0 = self.obs_dim + self.action_dim
+        if time_features is None:
+            time_features = self.time_features()
         # e(τ) W_e for the K step values, then one row per element
-        time_features = self.time_embedding.weight @ w[:, a0:].T
         if isinstance(step, int):
             time_part = time_features[step - 1]
         else:
@@ -147,9 +159,10 @@ class VESDEPolicy(nn.Module):
             u = self.sigmas[K] * noise[K]
         states = [u]
         obs_features = self.score_network.observation_features(observation)
+        time_features = self.score_network.time_features()  # once per chain, not once per step
         for tau in range(K, 0, -1):
             d2 = self.sigma_sq_increments[tau]
-            u = u + d2 * self.score_network.from_features(obs_features, u, tau)
+            u = u + d2 * self.score_network.from_features(obs_features, u, tau, time_features)
             if noise is not None:
                 u = u + d2.sqrt() * noise[tau - 1]
             states.append(u)

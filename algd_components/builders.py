@@ -10,13 +10,12 @@ from omegaconf import DictConfig
 from tensordict.nn import NormalParamExtractor, TensorDictModule
 from torchrl.data import Bounded
 from torchrl.modules import MLP, ProbabilisticActor, TanhNormal, ValueOperator
-from torchrl.objectives import SoftUpdate
 
 from .baselines import PPOLagLoss, SACLagLoss
 from .critics import EnsembleCostValue
 from .dual import DualVariable
 from .trainer import Algorithm, OnPolicyUpdate, _int, _num, make_lagrangian, validate_dual
-from .training import require
+from .training import ForeachSoftUpdate, require
 
 __all__ = ["build_ppo_lag", "build_sac", "validate_ppo", "validate_sac"]
 
@@ -72,7 +71,7 @@ def build_sac(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> A
         "alpha": torch.optim.Adam([loss.log_alpha], lr=o.lr),
         "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=list(o.cost_weight_decay)), lr=o.cost_lr),
     }
-    return Algorithm(actor, loss, SoftUpdate(loss, eps=o.target_update_polyak), optimizers)
+    return Algorithm(actor, loss, ForeachSoftUpdate(loss, eps=o.target_update_polyak), optimizers)
 
 
 # ------------------------------------------------------------------------------ PPO-Lag

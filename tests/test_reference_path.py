@@ -94,3 +94,43 @@ def test_compiled_score_target_matches_eager():
     compiled_target = twin.score_loss.score_target(td_score, generator=gen())
     twin.score_loss.compiled_energy_and_grad = None
     assert torch.allclose(compiled_target, twin.score_loss.score_target(td_score, generator=gen()), rtol=1e-4, atol=1e-5)
+
+
+
+def _loss_with_targets(algo):
+    if algo == "algd":
+        return build(1.0, 0.1)[0]
+    from conftest import FAST_SAC, make_cfg
+    from torchrl.data import Bounded
+
+    from algd_components.builders import build_sac
+
+    torch.manual_seed(0)
+    return build_sac(make_cfg("sac_lag", FAST_SAC), 5, Bounded(low=-1.0, high=1.0, shape=(2,)), 0.2, "cpu").loss
+
+
+@pytest.mark.parametrize("algo", ["algd", "sac"])
+def test_foreach_soft_update_equals_torchrl_soft_update(algo):
+    """ForeachSoftUpdate (one foreach lerp) moves every target exactly as TorchRL's
+    SoftUpdate does, for ALGDLoss and for SACLagLoss (TorchRL's SACLoss underneath)."""
+    from torchrl.objectives import SoftUpdate
+
+    from algd_components.training import ForeachSoftUpdate
+
+    # two builds from one seed, not a deep copy: TensorDict's deepcopy clones the *_params
+    # without the memo, so a copied loss's modules would no longer share them
+    loss_a, loss_b = _loss_with_targets(algo), _loss_with_targets(algo)
+    upd_a, upd_b = SoftUpdate(loss_a, eps=0.9), ForeachSoftUpdate(loss_b, eps=0.9)
+    before = {k: v.clone() for k, v in loss_a.state_dict().items()}
+    for _ in range(3):
+        with torch.no_grad():  # the online networks move between steps, as after optimiser steps
+            for pa, pb in zip(loss_a.parameters(), loss_b.parameters()):
+                noise = torch.randn_like(pa)
+                pa.add_(noise), pb.add_(noise)
+        upd_a.step(), upd_b.step()
+    sa, sb = loss_a.state_dict(), loss_b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    moved = [k for k in sa if k.startswith("target_") and not torch.equal(sa[k], before[k])]
+    assert len(moved) >= 6, moved  # every critic layer's weight and bias

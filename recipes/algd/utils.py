@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import torch
 from omegaconf import DictConfig
-from torchrl.objectives import SoftUpdate
 
 import algd_components as A
 from algd_components.compile import compile_modules
 from algd_components.trainer import Algorithm, _int, _num, make_lagrangian, validate_dual
-from algd_components.training import GraphedUpdate, pick_device, require
+from algd_components.training import ForeachSoftUpdate, GraphedUpdate, pick_device, require
 
 
 def validate_algd(cfg: DictConfig) -> None:
@@ -74,7 +73,7 @@ def make_loss(cfg: DictConfig, actor, qvalue, cost, h: float, device):
         num_samples=a.mc_samples, beta=float(a.beta), gamma=cfg.optim.gamma, cost_gamma=cfg.optim.cost_gamma,
         score_coef=float(a.score_coef), energy_coef=float(a.energy_coef), dual_source=a.dual.source,
     )
-    target_updater = SoftUpdate(loss, eps=cfg.optim.target_update_polyak)
+    target_updater = ForeachSoftUpdate(loss, eps=cfg.optim.target_update_polyak)
     return loss, target_updater
 
 
