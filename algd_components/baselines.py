@@ -19,7 +19,7 @@ from tensordict import TensorDictBase, TensorDictParams
 from tensordict.nn import TensorDictModule
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 from torchrl.objectives import ClipPPOLoss, SACLoss, ValueEstimators
-from torchrl.objectives.utils import _reduce
+from torchrl.objectives.utils import _cache_values, _reduce
 from torchrl.objectives.value import GAE
 
 from .critics import EnsembleCostValue
@@ -107,6 +107,12 @@ class SACLagLoss(SACLoss):
         ):
             return _rsample_log_prob(self.actor_network.get_dist(tensordict))
 
+    @property
+    @_cache_values
+    def _cached_detached_cost_params(self):
+        # as SACLoss caches its detached Q parameters (dropped when the loss is moved/cast)
+        return self.cost_network_params.detach()
+
     def actor_loss(self, tensordict: TensorDictBase):
         """``α log π(a|s) + lagrangian(min_j Q_j(s,a), Q̂c(s,a), λ, h)`` with ``a`` reparameterised
         and the critics frozen (SACLoss's actor loss with ``-min Q`` replaced by the energy)."""
@@ -117,7 +123,7 @@ class SACLagLoss(SACLoss):
         td_q = self._vmap_qnetworkN0(td_q, self._cached_detached_qvalue_params)
         q = td_q.get(self.tensor_keys.state_action_value).min(0)[0]  # [*, 1]
         obs = tensordict.get("observation")
-        with self.cost_network_params.detach().to_module(self.cost_network):
+        with self._cached_detached_cost_params.to_module(self.cost_network, preserve_module_state=False):
             qc = self.cost_network.estimate(obs, action)
             lam = self.dual.value
             if self.rectification_coef:

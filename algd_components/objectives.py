@@ -7,6 +7,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase, TensorDictParams
 from tensordict.utils import NestedKey
 from torchrl.objectives.common import LossModule
+from torchrl.objectives.utils import _cache_values
 
 from . import functional as F
 from .actor import VESDEActor
@@ -250,6 +251,19 @@ class ALGDLoss(LossModule):
     def out_keys(self):
         return ["loss_qvalue", "loss_cost", "loss_actor", "score_loss", "energy", "cost_estimate_batch", "cost_estimate_policy", "lambda"]
 
+    # detached views of the online critics, for the policy's energy with the critics frozen;
+    # built once, as TorchRL's SACLoss does (its cache is dropped when the loss is moved/cast):
+    # in-place optimiser steps and load_state_dict keep them current
+    @property
+    @_cache_values
+    def _cached_detached_qvalue_params(self):
+        return self.qvalue_network_params.detach()
+
+    @property
+    @_cache_values
+    def _cached_detached_cost_params(self):
+        return self.cost_network_params.detach()
+
     def _td_targets(self, next_obs, reward, cost, not_done):
         policy = self.actor.policy
         with torch.no_grad():
@@ -291,8 +305,8 @@ class ALGDLoss(LossModule):
         # critics frozen (detached parameters): the pathwise term trains the actor only; without
         # it the same pass only reports the policy's energy and cost estimate, so no graph is kept
         with torch.set_grad_enabled(pathwise and torch.is_grad_enabled()), \
-                self.qvalue_network_params.detach().to_module(self.qvalue_network), \
-                self.cost_network_params.detach().to_module(self.cost_network):
+                self._cached_detached_qvalue_params.to_module(self.qvalue_network, preserve_module_state=False), \
+                self._cached_detached_cost_params.to_module(self.cost_network, preserve_module_state=False):
             q_pi = self.qvalue_network.estimate(obs, policy_action)
             qc_pi = self.cost_network.estimate(obs, policy_action)
         energy = self.lagrangian(q_pi, qc_pi, lam, self.cost_limit).mean()

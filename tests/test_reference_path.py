@@ -134,3 +134,67 @@ def test_foreach_soft_update_equals_torchrl_soft_update(algo):
         assert torch.equal(sa[k], sb[k]), k
     moved = [k for k in sa if k.startswith("target_") and not torch.equal(sa[k], before[k])]
     assert len(moved) >= 6, moved  # every critic layer's weight and bias
+
+
+def test_cached_detached_critics_follow_steps_loading_and_casts():
+    """The policy's energy reads the critics through detached views built once (as TorchRL's
+    SACLoss does): optimiser steps and load_state_dict must show through them, and a cast
+    must rebuild them."""
+    loss, td = build(1.0, 0.1)
+    caches = lambda: ((loss._cached_detached_qvalue_params, loss.qvalue_network_params),  # noqa: E731
+                      (loss._cached_detached_cost_params, loss.cost_network_params))
+
+    def assert_current():
+        for cache, live in caches():
+            assert not any(t.requires_grad for t in cache.values(True, True))
+            for key, value in live.items(True, True):
+                assert torch.equal(cache.get(key), value), key
+
+    first = [c for c, _ in caches()]
+    opt = torch.optim.Adam(loss.parameters(), lr=0.1)
+    out = loss(td)
+    (out["loss_qvalue"] + out["loss_cost"] + out["loss_actor"]).backward()
+    opt.step()
+    assert [c for c, _ in caches()] == first  # the same cached views ...
+    assert_current()  # ... showing the stepped parameters
+    other, _ = build(0.0, 1.0)
+    with torch.no_grad():
+        other.qvalue_network_params.apply_(lambda p: p.add_(1.0))
+    loss.load_state_dict(other.state_dict())
+    assert_current()
+    loss.to(torch.float64)
+    assert all(t.dtype == torch.float64 for c, _ in caches() for t in c.values(True, True))
+    assert_current()
+
+
+def _graph_leaves(tensor):
+    """Every leaf tensor that back-propagating ``tensor`` would accumulate a gradient into."""
+    leaves, seen, stack = [], set(), [tensor.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        if hasattr(fn, "variable"):
+            leaves.append(fn.variable)
+        stack.extend(next_fn for next_fn, _ in fn.next_functions)
+    return leaves
+
+
+@pytest.mark.parametrize("algo", ["algd", "sac"])
+def test_frozen_critics_build_no_weight_gradients(algo):
+    """The actor's loss reads the critics with their parameters detached: its graph must end
+    in the actor's parameters (and log α) only.  A frozen pass that wrapped the detached
+    weights in fresh Parameters (TensorDict's ``to_module`` does by default) would make
+    backward compute weight gradients nobody uses — 0.22 GFLOP per ALGD update at N=4, M=4."""
+    loss = _loss_with_targets(algo)
+    if algo == "algd":
+        _, td = build(1.0, 0.1)
+        actor_loss = loss(td)["loss_actor"]
+        allowed = {id(p) for p in loss.actor.parameters()}
+    else:
+        td = TensorDict({"observation": torch.randn(8, 5)}, batch_size=[8])
+        actor_loss = loss.actor_loss(td)[0]
+        allowed = {id(p) for p in loss.actor_network_params.values(True, True)} | {id(loss.log_alpha)}
+    leaves = _graph_leaves(actor_loss)
+    assert leaves and all(id(leaf) in allowed for leaf in leaves), [tuple(leaf.shape) for leaf in leaves if id(leaf) not in allowed]
