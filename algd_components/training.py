@@ -286,7 +286,7 @@ def update_step(loss, optimizers: Mapping[str, torch.optim.Optimizer], target_up
 class GraphedUpdate:
     """:func:`update_step` replayed as one CUDA graph (``compile.cudagraphs=true`` on a GPU).
 
-    Why: an eager ALGD update dispatches 1,353 aten ops, 734 of them not views (each one a
+    Why: an eager ALGD update dispatches 1,244 aten ops, 689 of them not views (each one a
     kernel launch on a GPU).  On the CPU machines an update at batch 2 — next to no
     arithmetic — still takes 13-18 ms, which is that host
     work (docs/performance.md); on a GPU the kernels cannot run faster than the host
