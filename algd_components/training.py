@@ -235,8 +235,8 @@ class ForeachSoftUpdate(SoftUpdate):
 
     Same constructor, rule, checks and state as ``SoftUpdate``, and bitwise the same result
     (tested).  Why: ``SoftUpdate.step`` lerps network by network through TensorDict ``.data``
-    views built anew on every call — 0.7-0.8 ms per ALGD update on the AMD CPU
-    machine measured, against 0.2 ms this way (docs/performance.md).
+    views built anew on every call — 0.73-0.81 ms per ALGD update on the AMD CPU
+    machine measured, against 0.19-0.20 ms this way (``benchmarks/host_overheads.py``).
     """
 
     def step(self) -> None:
