@@ -139,6 +139,43 @@ def count_dispatched_ops(fn) -> tuple[int, int]:
 _VIEW_LIKE = {"aten::detach", "aten::_unsafe_view", "aten::reshape", "aten::alias", "aten::lift_fresh"}
 
 
+PRODUCT_OPS = ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm")
+
+
+def time_dispatched_ops(fn) -> list[tuple[str, bool, tuple, float]]:
+    """Wall-clock time of every aten op ``fn`` dispatches on the CPU (forward and backward):
+    ``(name without overload, is_view, shape of its first tensor argument, seconds)`` per call,
+    in order.
+
+    Each op is timed with ``time.perf_counter`` around the call alone, so what the timing mode
+    itself costs falls between ops, not inside them.  CPU only: on a GPU an op returns when
+    its kernel is queued.  Why not ``torch.profiler``: on this project's AMD machine the
+    profiler charged ``silu`` on the Monte-Carlo activations 1.5-3.6 ms per call inside the
+    update, where this timing and a plain ``perf_counter`` wrapper around ``F.silu`` both
+    measured about 0.6 ms (docs/performance.md, "Where the time goes").
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    records = []
+    clock = time.perf_counter
+
+    class Time(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            first = next((a for a in args if isinstance(a, torch.Tensor)), None)
+            if first is not None and first.device.type != "cpu":
+                raise ValueError(f"time_dispatched_ops times CPU ops only, got a tensor on {first.device}")
+            t0 = clock()
+            out = func(*args, **(kwargs or {}))
+            elapsed = clock() - t0
+            records.append((func._schema.name, bool(func.is_view or func.name() in _VIEW_LIKE),
+                            tuple(first.shape) if first is not None else (), elapsed))
+            return out
+
+    with Time():
+        fn()
+    return records
+
+
 def cpu_description() -> dict:
     """The CPU model and which of :data:`ISA_FLAGS` it has: the project's machines are not all
     one type (Intel Xeons with AVX-512/AMX, AMD EPYCs with AVX2), and the matmul kernels, so

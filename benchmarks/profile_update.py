@@ -1,6 +1,11 @@
-"""Where the time of one ALGD update goes: torch.profiler over repeated updates.
+"""Where the time of one ALGD update goes: torch.profiler over repeated updates, and on CPU
+each aten op's wall-clock time (``common.time_dispatched_ops``).
 
     .venv/bin/python benchmarks/profile_update.py --mc-samples 6 --ensemble-size 6
+
+On CPU the second account is the one to read for time per op: the profiler has charged the
+element-wise ops on the Monte-Carlo activations two to six times their wall-clock time
+(docs/performance.md, "Where the time goes").
 """
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from torch.profiler import ProfilerActivity, profile
 from update_throughput import add_update_args, device_and_build
 from algd_components.allocator import retain_freed_memory
 from algd_components.training import update_step
-from common import cpu_description, matmul_gflops, median_ms, record_products, replay_products
+from common import (PRODUCT_OPS, cpu_description, matmul_gflops, median_ms, record_products, replay_products,
+                    time_dispatched_ops)
 
 
 def main(argv=None):
@@ -45,7 +51,8 @@ def main(argv=None):
     for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[: args.rows]:
         print(f"| `{e.key}` | {e.self_cpu_time_total / total:.1%} | {e.self_cpu_time_total / 1e3 / args.updates:.2f} | {e.count / args.updates:.0f} |")
     # The same element-wise ops on one reused tensor (cache-hot, as in a microbenchmark)
-    # against their cost per call inside the update, where every call meets fresh data.
+    # against their cost per call inside the update, by the profiler and by wall clock (the
+    # profiler has charged these ops several times their wall-clock time there).
     shape = (args.ensemble_size, args.mc_samples * args.batch_size, 256)
     x, g = torch.randn(shape, device=device), torch.randn(shape, device=device)
     hot = {
@@ -60,14 +67,48 @@ def main(argv=None):
     print(f"\ncache-hot `[{shape[0]}, {shape[1]}, 256] x [256, 256]` bmm: {bmm_rate:.0f} GFLOP/s; "
           f"2048² mm: {matmul_gflops(device):.0f} GFLOP/s; "
           f"silu on the same tensor in bf16: {silu_bf16:.2f} ms (fp32: {hot['aten::silu']:.2f} ms)")
+    wall = None
+    if device.type == "cpu":
+        wall = print_wall_clock(lambda: update_step(loss, optimizers, target_updater, rb.sample()), args.updates, args.rows)
     print()
-    print(f"| op on `{list(shape)}` | ms per call, cache-hot reference | ms per call inside the update | calls per update |")
-    print("|---|---|---|---|")
+    print(f"| op on `{list(shape)}` | ms per call, cache-hot reference | inside the update, profiler | inside the update, wall clock | calls per update |")
+    print("|---|---|---|---|---|")
     for e in prof.key_averages(group_by_input_shape=True):
         if e.key in hot and e.input_shapes and list(e.input_shapes[0]) == list(shape):
-            print(f"| `{e.key}` | {hot[e.key]:.2f} | {e.self_cpu_time_total / 1e3 / e.count:.2f} | {e.count / args.updates:.0f} |")
+            walls = [t for name, _, s, t in (wall or []) if name == e.key and s == tuple(shape)]
+            wall_ms = f"{1e3 * sum(walls) / len(walls):.2f}" if walls else "—"
+            print(f"| `{e.key}` | {hot[e.key]:.2f} | {e.self_cpu_time_total / 1e3 / e.count:.2f} | {wall_ms} | {e.count / args.updates:.0f} |")
     if args.products:
         print_products(lambda: update_step(loss, optimizers, target_updater, rb.sample()), device, args.rows)
+
+
+def print_wall_clock(one_update, updates: int, rows: int) -> list:
+    """Each aten op of ``updates`` updates timed alone, summed by op, next to the plain update's time."""
+    from collections import defaultdict
+
+    plain_ms, _ = median_ms(one_update, torch.device("cpu"), updates, 0)
+    records = time_dispatched_ops(lambda: [one_update() for _ in range(updates)])
+    by_op = defaultdict(lambda: [0.0, 0])
+    products = views = other = 0.0
+    for name, is_view, _, seconds in records:
+        ms = seconds * 1e3 / updates
+        by_op[name][0] += ms
+        by_op[name][1] += 1
+        if name in PRODUCT_OPS:
+            products += ms
+        elif is_view:
+            views += ms
+        else:
+            other += ms
+    in_ops = products + views + other
+    print(f"\nwall clock, each aten op timed alone ({updates} updates): a plain update takes {plain_ms:.2f} ms (median); "
+          f"its ops take {in_ops:.2f} ms: matrix products {products:.2f}, other ops {other:.2f}, views {views:.2f}; "
+          f"outside the ops (plain update minus ops) {plain_ms - in_ops:.2f} ms")
+    print("| op | ms per update | share of the plain update | calls per update |")
+    print("|---|---|---|---|")
+    for name, (ms, n) in sorted(by_op.items(), key=lambda kv: -kv[1][0])[:rows]:
+        print(f"| `{name}` | {ms:.2f} | {ms / plain_ms:.1%} | {n / updates:.0f} |")
+    return records
 
 
 def print_products(one_update, device, rows: int) -> None:

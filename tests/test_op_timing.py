@@ -1,0 +1,72 @@
+"""benchmarks/common.py::time_dispatched_ops, the wall-clock account behind docs/performance.md's
+"Where the time goes": each aten op timed alone, forward and backward."""
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import PRODUCT_OPS, time_dispatched_ops  # noqa: E402
+
+SLEEP_S = 0.03
+
+
+@torch.library.custom_op("algd_test::sleep", mutates_args=())
+def _sleep(x: torch.Tensor) -> torch.Tensor:
+    time.sleep(SLEEP_S)
+    return x.clone()
+
+
+@_sleep.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
+def test_each_op_is_named_flagged_and_timed_alone():
+    a = torch.randn(64, 64, requires_grad=True)
+
+    def step():
+        torch.nn.functional.silu(a @ a.t()).sum().backward()
+        torch.ops.algd_test.sleep(a.detach())
+
+    t0 = time.perf_counter()
+    records = time_dispatched_ops(step)
+    outer = time.perf_counter() - t0
+    names = [r[0] for r in records]
+    for op in ("aten::mm", "aten::silu", "aten::silu_backward", "aten::sum", "algd_test::sleep"):
+        assert op in names, names
+    assert names.count("aten::mm") == 3  # forward, and the two input gradients of a @ aᵀ
+    assert "aten::mm" in PRODUCT_OPS
+    flags = {name: is_view for name, is_view, _, _ in records}
+    assert flags["aten::t"] and not flags["aten::silu"]
+    assert dict((r[0], r[2]) for r in records)["aten::silu"] == (64, 64)
+    # the sleeping op carries its own time, and only it
+    sleep_s = sum(r[3] for r in records if r[0] == "algd_test::sleep")
+    others_s = sum(r[3] for r in records if r[0] != "algd_test::sleep")
+    assert SLEEP_S <= sleep_s < SLEEP_S + 0.02, sleep_s
+    assert others_s < SLEEP_S / 2, others_s
+    assert sleep_s + others_s <= outer
+
+
+def test_refuses_non_cpu_tensors():
+    x = torch.empty(3, device="meta")
+    with pytest.raises(ValueError, match="CPU ops only, got a tensor on meta"):
+        time_dispatched_ops(lambda: x + 1)
+
+
+def test_profile_update_prints_the_wall_clock_account():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/profile_update.py"), "--batch-size", "16", "--mc-samples", "2",
+         "--ensemble-size", "2", "--updates", "2"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT / "benchmarks",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "wall clock, each aten op timed alone (2 updates): a plain update takes" in out, out
+    assert "| `aten::bmm` |" in out
+    # the per-call comparison has a wall-clock column, filled in for silu on [M, N·B, 256]
+    row = next(line for line in out.splitlines() if line.startswith("| `aten::silu` |") and line.count("|") == 6)
+    assert "—" not in row, row
