@@ -108,6 +108,15 @@ def print_wall_clock(one_update, updates: int, rows: int) -> list:
     print("|---|---|---|---|")
     for name, (ms, n) in sorted(by_op.items(), key=lambda kv: -kv[1][0])[:rows]:
         print(f"| `{name}` | {ms:.2f} | {ms / plain_ms:.1%} | {n / updates:.0f} |")
+    by_call = defaultdict(lambda: [0.0, 0])
+    for name, _, shape, seconds in records:
+        by_call[(name, shape)][0] += seconds * 1e3 / updates
+        by_call[(name, shape)][1] += 1
+    print("\nthe same, by op and the shape of its first tensor argument")
+    print("| op | first argument | ms per update | calls per update |")
+    print("|---|---|---|---|")
+    for (name, shape), (ms, n) in sorted(by_call.items(), key=lambda kv: -kv[1][0])[:rows]:
+        print(f"| `{name}` | `{list(shape)}` | {ms:.2f} | {n / updates:.0f} |")
     return records
 
 
