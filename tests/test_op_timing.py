@@ -1,5 +1,6 @@
 """benchmarks/common.py::time_dispatched_ops, the wall-clock account behind docs/performance.md's
 "Where the time goes": each aten op timed alone, forward and backward."""
+import json
 import subprocess
 import sys
 import time
@@ -70,3 +71,18 @@ def test_profile_update_prints_the_wall_clock_account():
     # the per-call comparison has a wall-clock column, filled in for silu on [M, N·B, 256]
     row = next(line for line in out.splitlines() if line.startswith("| `aten::silu` |") and line.count("|") == 6)
     assert "—" not in row, row
+
+
+def test_width1_gradient_trial_still_runs_and_is_bitwise_equal():
+    """The kept record of a trial that was not kept (docs/performance.md): it must still patch
+    the current code cleanly and reproduce the same losses and state."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/width1_gradient_trial.py"), "--batch-size", "16", "--mc-samples", "2",
+         "--ensemble-size", "2", "--rounds", "1", "--updates", "1", "--json"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT / "benchmarks",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["bitwise_equal_4_updates"] is True
+    assert set(report["plain_update_ms_median"]) == {"current", "trial"}
+    assert report["ms_per_update"]["trial"]["all ops"] > 0
