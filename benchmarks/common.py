@@ -127,7 +127,7 @@ def count_dispatched_ops(fn) -> tuple[int, int]:
     class Count(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             counts[0] += 1
-            if not (func.is_view or func.name() in _VIEW_LIKE):
+            if not _is_view_like(func):
                 counts[1] += 1
             return func(*args, **(kwargs or {}))
 
@@ -137,6 +137,11 @@ def count_dispatched_ops(fn) -> tuple[int, int]:
 
 
 _VIEW_LIKE = {"aten::detach", "aten::_unsafe_view", "aten::reshape", "aten::alias", "aten::lift_fresh"}
+
+
+def _is_view_like(func) -> bool:
+    """A view, or an op that only makes one (no kernel of its own)."""
+    return bool(func.is_view or func.name() in _VIEW_LIKE)
 
 
 PRODUCT_OPS = ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm")
@@ -167,7 +172,7 @@ def time_dispatched_ops(fn) -> list[tuple[str, bool, tuple, float]]:
             t0 = clock()
             out = func(*args, **(kwargs or {}))
             elapsed = clock() - t0
-            records.append((func._schema.name, bool(func.is_view or func.name() in _VIEW_LIKE),
+            records.append((func._schema.name, _is_view_like(func),
                             tuple(first.shape) if first is not None else (), elapsed))
             return out
 
