@@ -1,4 +1,6 @@
 import importlib.util
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +36,20 @@ def load_recipe(name: str):
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def run_benchmark(script: str, *args: str, timeout: int = 300) -> str:
+    """Run ``benchmarks/<script> args`` with this interpreter and return its stdout; a failing
+    run fails the test with the end of its stderr."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT / "benchmarks")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def benchmark_json(script: str, *args: str, timeout: int = 300) -> dict:
+    """The JSON object a benchmark run with ``--json`` prints last."""
+    return json.loads(run_benchmark(script, *args, timeout=timeout).strip().splitlines()[-1])
 
 
 def make_cfg(recipe: str, overrides):

@@ -1,21 +1,14 @@
 """system.retain_freed_memory: an ALGD update reuses freed memory instead of faulting it in again."""
-import json
-import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import benchmark_json
 
 
 def update_page_faults(allocator: str) -> float:
     """Minor page faults per update of the paper configuration (benchmarks/update_throughput.py)."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks/update_throughput.py"), "--allocator", allocator,
-         "--repeats", "5", "--warmup", "3", "--json"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])["minor_page_faults_per_update"]
+    return benchmark_json("update_throughput.py", "--allocator", allocator, "--repeats", "5", "--warmup", "3",
+                          "--json")["minor_page_faults_per_update"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")

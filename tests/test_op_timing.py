@@ -1,13 +1,11 @@
 """benchmarks/common.py::time_dispatched_ops, the wall-clock account behind docs/performance.md's
 "Where the time goes": each aten op timed alone, forward and backward."""
-import json
-import subprocess
 import sys
 import time
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, benchmark_json, run_benchmark
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import PRODUCT_OPS, time_dispatched_ops  # noqa: E402
@@ -59,13 +57,8 @@ def test_refuses_non_cpu_tensors():
 
 
 def test_profile_update_prints_the_wall_clock_account():
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks/profile_update.py"), "--batch-size", "16", "--mc-samples", "2",
-         "--ensemble-size", "2", "--updates", "2"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT / "benchmarks",
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = proc.stdout
+    out = run_benchmark("profile_update.py", "--batch-size", "16", "--mc-samples", "2", "--ensemble-size", "2",
+                        "--updates", "2")
     assert "wall clock, each aten op timed alone (2 updates): a plain update takes" in out, out
     assert "| `aten::bmm` |" in out
     # the per-call comparison has a wall-clock column, filled in for silu on [M, N·B, 256]
@@ -76,13 +69,8 @@ def test_profile_update_prints_the_wall_clock_account():
 def test_width1_gradient_trial_still_runs_and_is_bitwise_equal():
     """The kept record of a trial that was not kept (docs/performance.md): it must still patch
     the current code cleanly and reproduce the same losses and state."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks/width1_gradient_trial.py"), "--batch-size", "16", "--mc-samples", "2",
-         "--ensemble-size", "2", "--rounds", "1", "--updates", "1", "--json"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT / "benchmarks",
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = benchmark_json("width1_gradient_trial.py", "--batch-size", "16", "--mc-samples", "2",
+                            "--ensemble-size", "2", "--updates", "1", "--json")
     assert report["bitwise_equal_4_updates"] is True
     assert set(report["plain_update_ms_median"]) == {"current", "trial"}
     assert report["ms_per_update"]["trial"]["all ops"] > 0

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from conftest import FAST, ROOT, make_cfg
+from conftest import FAST, ROOT, benchmark_json, make_cfg
 from algd_components.training import METRIC_COLUMNS, ConfigError
 
 
@@ -168,15 +168,8 @@ def test_batched_envs_run(algd_recipe, tmp_path):
 
 
 def test_update_benchmark_smoke():
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks/update_throughput.py"), "--batch-size", "16", "--mc-samples", "2",
-         "--ensemble-size", "2", "--repeats", "2", "--warmup", "1", "--json"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    import json
-
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = benchmark_json("update_throughput.py", "--batch-size", "16", "--mc-samples", "2", "--ensemble-size", "2",
+                            "--repeats", "2", "--warmup", "1", "--json")
     assert result["ms_per_update"] > 0 and result["gflop_per_update"] > 0
     assert result["settings"]["mc_samples"] == 2
 
