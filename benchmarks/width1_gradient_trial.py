@@ -2,7 +2,7 @@
 a broadcast multiply instead of an inner-size-1 ``bmm``.  Kept as a script so its negative
 result can be re-checked (docs/performance.md, "Where the time goes on this machine").
 
-    cd benchmarks && ../.venv/bin/python width1_gradient_trial.py --mc-samples 6 --ensemble-size 6 --json
+    cd benchmarks && ../.venv/bin/python width1_gradient_trial.py --mc-samples 6 --ensemble-size 6 --updates 40 --json
 
 The trial patches two things, and only while it runs:
 * ``EnsembleLinear`` layers with one output use a custom autograd function.  Its forward is
@@ -90,12 +90,11 @@ def use(variant: str) -> None:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_update_args(p)
-    p.add_argument("--rounds", type=int, default=5, help="rounds of --updates updates of each variant, alternating update by update")
-    p.add_argument("--updates", type=int, default=4)
+    p.add_argument("--updates", type=int, default=40, help="timed updates of each variant, alternating update by update")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    if args.rounds < 1 or args.updates < 1:
-        p.error(f"--rounds and --updates must be integers >= 1, got {args.rounds} and {args.updates}")
+    if args.updates < 1:
+        p.error(f"--updates must be an integer >= 1, got {args.updates}")
     if args.allocator == "retain":
         retain_freed_memory()
 
@@ -122,8 +121,7 @@ def main(argv=None):
     variants = ["current", "trial"]
     plain = {v: [] for v in variants}
     ms = {v: defaultdict(float) for v in variants}
-    steps = args.rounds * args.updates
-    for i in range(steps):
+    for i in range(args.updates):
         for variant in variants if i % 2 == 0 else variants[::-1]:
             use(variant)
             t0 = time.perf_counter()
@@ -132,8 +130,8 @@ def main(argv=None):
         for variant in variants if i % 2 == 0 else variants[::-1]:
             use(variant)
             for name, is_view, _, seconds in time_dispatched_ops(one_update):
-                ms[variant]["all ops"] += seconds * 1e3 / steps
-                ms[variant]["views" if is_view else name] += seconds * 1e3 / steps
+                ms[variant]["all ops"] += seconds * 1e3 / args.updates
+                ms[variant]["views" if is_view else name] += seconds * 1e3 / args.updates
     use("current")
     shown = ("all ops", "aten::bmm", "aten::mul", "aten::baddbmm", "views")
     report = {
@@ -141,7 +139,7 @@ def main(argv=None):
         "plain_update_ms_median": {v: round(statistics.median(plain[v]), 2) for v in plain},
         "ms_per_update": {v: {k: round(ms[v][k], 2) for k in shown} for v in ms},
         "settings": {"mc_samples": args.mc_samples, "ensemble_size": args.ensemble_size,
-                     "batch_size": args.batch_size, "updates_each": steps, **cpu_description()},
+                     "batch_size": args.batch_size, "updates_each": args.updates, **cpu_description()},
     }
     if args.json:
         print(json.dumps(report))
