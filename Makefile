@@ -7,7 +7,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TRAIN_ARGS ?=
 
-.PHONY: setup train test clean
+.PHONY: setup train test bench clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+# timing and page-fault thresholds (pytest's `perf` marker): machine-dependent, kept out of `make test`
+bench: $(STAMP)
+	$(VPY) -m pytest -q -m perf $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

@@ -1,8 +1,14 @@
-"""algd-components: TorchRL modules for ALGD (Augmented Lagrangian-Guided Diffusion)."""
+"""algd-components: TorchRL modules for ALGD (Augmented Lagrangian-Guided Diffusion).
+
+Three ways in: train an algorithm (``algd-train algo=algd ...`` or :func:`train` with
+:func:`compose_config`), import one loss module (:class:`AugLagScoreTarget`, :class:`ALGDLoss`,
+:class:`SACLagLoss`, ...), or register your own Lagrangian (:func:`register_lagrangian`) or
+algorithm (:func:`algorithms.register`).  :func:`load_policy` loads a trained policy.
+"""
 from . import functional
 from .actor import ScoreNetwork, VESDEActor, VESDEPolicy
 from .critics import EnsembleCostValue, TwinQValue
-from .dual import DUAL_RULES, DualVariable
+from .dual import DUAL_RULES, DUAL_SOURCES, DualVariable, step_dual
 from .lagrangians import (
     LAGRANGIANS,
     AugmentedLagrangian,
@@ -13,7 +19,11 @@ from .lagrangians import (
 )
 from .nn import EnsembleLinear, EnsembleMLP
 from .baselines import PPOLagLoss, SACLagLoss
-from .objectives import DUAL_SOURCES, ALGDLoss, AugLagScoreTarget
+from .objectives import ALGDLoss, AugLagScoreTarget, CostCriticMixin
+from . import algorithms
+from .config import ConfigError, compose_config
+from .policy import load_policy
+from .training import train
 
 __version__ = "0.1.0"
 
@@ -26,6 +36,8 @@ __all__ = [
     "TwinQValue",
     "DualVariable",
     "DUAL_RULES",
+    "DUAL_SOURCES",
+    "step_dual",
     "Lagrangian",
     "StandardLagrangian",
     "AugmentedLagrangian",
@@ -36,7 +48,12 @@ __all__ = [
     "EnsembleMLP",
     "AugLagScoreTarget",
     "ALGDLoss",
-    "DUAL_SOURCES",
+    "CostCriticMixin",
     "SACLagLoss",
     "PPOLagLoss",
+    "algorithms",
+    "ConfigError",
+    "compose_config",
+    "train",
+    "load_policy",
 ]

@@ -1,4 +1,4 @@
-"""Baseline losses built from the same parts as ALGD (work towards issue #5).
+"""Baseline losses built from the same parts as ALGD.
 
 :class:`SACLagLoss` is TorchRL's :class:`~torchrl.objectives.SACLoss` with the actor's
 objective replaced by the entropy-regularised Lagrangian energy
@@ -14,19 +14,22 @@ multiplier rectified by :func:`~algd_components.functional.rectified_multiplier`
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-from tensordict import TensorDictBase, TensorDictParams
+from tensordict import TensorDict, TensorDictBase, TensorDictParams
+from tensordict.utils import NestedKey
 from tensordict.nn import TensorDictModule
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 from torchrl.objectives import ClipPPOLoss, SACLoss, ValueEstimators
-from torchrl.objectives.utils import _cache_values, _reduce
+from torchrl.objectives.utils import _reduce
 from torchrl.objectives.value import GAE
 
 from .critics import EnsembleCostValue
-from .dual import DualVariable
+from .dual import DUAL_SOURCES, DualVariable, step_dual
 from .lagrangians import Lagrangian
 from .functional import rectified_multiplier
-from .objectives import DUAL_SOURCES, step_dual
+from .objectives import CostCriticMixin
 
 __all__ = ["PPOLagLoss", "SACLagLoss"]
 
@@ -36,7 +39,7 @@ def _rsample_log_prob(dist):
     return action, dist.log_prob(action)
 
 
-class SACLagLoss(SACLoss):
+class SACLagLoss(CostCriticMixin, SACLoss):
     """SAC (TorchRL's ``SACLoss``, v2: no separate value net) with a Lagrangian actor energy.
 
     Args:
@@ -54,11 +57,21 @@ class SACLagLoss(SACLoss):
         **sac_kwargs: passed to ``SACLoss`` (``gamma`` via ``make_value_estimator`` as usual,
             ``alpha_init``, ``target_entropy``, ...).
 
+    Keys: SACLoss's, plus ``observation`` and ``cost`` (``set_keys`` renames them).
     Output keys: SACLoss's ``loss_actor``, ``loss_qvalue``, ``loss_alpha``, ``alpha``,
-    ``entropy`` plus ``loss_cost``, ``cost_estimate_batch``,
-    ``cost_estimate_policy``, ``lambda`` and ``actor_multiplier`` (what the actor's energy
-    used as λ: λ itself, or the rectified multiplier).
+    ``entropy`` plus ``loss_cost``, ``cost_estimate_batch``, ``cost_estimate_policy``,
+    ``lambda`` and ``actor_multiplier`` (what the actor's energy used as λ: λ itself, or the
+    rectified multiplier).
     """
+
+    @dataclass
+    class _AcceptedKeys(SACLoss._AcceptedKeys):
+        """SACLoss's keys plus the observation the critics read and the cost reward."""
+
+        observation: NestedKey = "observation"
+        cost: NestedKey = "cost"
+
+    default_keys = _AcceptedKeys
 
     cost_network: EnsembleCostValue
     cost_network_params: TensorDictParams
@@ -93,7 +106,11 @@ class SACLagLoss(SACLoss):
         self.cost_gamma = float(cost_gamma)
         self.dual_source = dual_source
         self.rectification_coef = float(rectification_coef)
-        self._batch_cost_estimate = None  # set by forward for actor_loss, [B, 1], no grad
+
+    @property
+    def out_keys(self):
+        return ["loss_actor", "loss_qvalue", "loss_alpha", "loss_cost", "alpha", "entropy", "cost_estimate_batch",
+                "cost_estimate_policy", "actor_multiplier", "lambda"]
 
     def actor_multiplier(self, batch_cost_estimate: torch.Tensor) -> torch.Tensor:
         """λ, or CAL's ``[λ + c (Q̂c(s, a_B) - h)]_+`` when ``rectification_coef`` > 0."""
@@ -107,70 +124,72 @@ class SACLagLoss(SACLoss):
         ):
             return _rsample_log_prob(self.actor_network.get_dist(tensordict))
 
-    @property
-    @_cache_values
-    def _cached_detached_cost_params(self):
-        # as SACLoss caches its detached Q parameters (dropped when the loss is moved/cast)
-        return self.cost_network_params.detach()
-
-    def actor_loss(self, tensordict: TensorDictBase):
+    def actor_loss(self, tensordict: TensorDictBase, batch_cost_estimate: torch.Tensor | None = None):
         """``α log π(a|s) + lagrangian(min_j Q_j(s,a), Q̂c(s,a), λ, h)`` with ``a`` reparameterised
-        and the critics frozen (SACLoss's actor loss with ``-min Q`` replaced by the energy)."""
+        and the critics frozen (SACLoss's actor loss with ``-min Q`` replaced by the energy).
+
+        ``batch_cost_estimate``: ``Q̂c`` on the replay actions, for CAL's multiplier (``forward``
+        hands over the one its cost loss computed; without it, the ensemble is evaluated here).
+        Returns ``(loss, metadata)``; the metadata holds ``log_prob``, the policy's cost
+        estimate ``cost_estimate_policy`` and the ``actor_multiplier`` used.
+        """
+        k = self.tensor_keys
         weights = self._maybe_get_priority_weight(tensordict)
         action, log_prob = self._sample(tensordict)
         td_q = tensordict.select(*self.qvalue_network.in_keys, strict=False)
-        td_q.set(self.tensor_keys.action, action)
+        td_q.set(k.action, action)
         td_q = self._vmap_qnetworkN0(td_q, self._cached_detached_qvalue_params)
-        q = td_q.get(self.tensor_keys.state_action_value).min(0)[0]  # [*, 1]
-        obs = tensordict.get("observation")
+        q = td_q.get(k.state_action_value).min(0)[0]  # [*, 1]
+        obs = tensordict.get(k.observation)
         with self._cached_detached_cost_params.to_module(self.cost_network, preserve_module_state=False):
             qc = self.cost_network.estimate(obs, action)
-            lam = self.dual.value
-            if self.rectification_coef:
-                # forward hands over the estimate its cost loss already computed on these actions;
-                # called alone, this method evaluates the ensemble itself
-                batch_estimate = self._batch_cost_estimate
-                if batch_estimate is None:
-                    with torch.no_grad():
-                        batch_estimate = self.cost_network.estimate(obs, tensordict.get(self.tensor_keys.action))
-                lam = self.actor_multiplier(batch_estimate)
+            if self.rectification_coef and batch_cost_estimate is None:
+                with torch.no_grad():
+                    batch_cost_estimate = self.cost_network.estimate(obs, tensordict.get(k.action))
+        lam = self.actor_multiplier(batch_cost_estimate) if self.rectification_coef else self.dual.value
         energy = self.lagrangian(q, qc, lam, self.cost_limit).squeeze(-1)
         loss = self._reduce_loss(self._alpha * log_prob + energy, tensordict=tensordict, weights=weights)
-        # SACLoss.forward keeps only log_prob of this method's metadata: the policy's cost
-        # estimate (for the dual step's "policy" source) is handed to forward here instead of
-        # drawing a second sample there
-        self._policy_cost_estimate = qc.detach().mean()
-        return loss, {"log_prob": log_prob.detach()}
+        return loss, {"log_prob": log_prob.detach(), "cost_estimate_policy": qc.detach().mean(), "actor_multiplier": lam}
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        obs = tensordict.get("observation")
-        # one ensemble pass on the replay actions serves the cost loss, the batch estimate and
-        # (with CAL's rectification) the actor's multiplier
-        members = self.cost_network.members(obs, tensordict.get(self.tensor_keys.action))
-        batch_members_estimate = self.cost_network.reduce(members.detach())[1]
-        self._batch_cost_estimate = batch_members_estimate
-        try:
-            out = super().forward(tensordict)
-        finally:
-            self._batch_cost_estimate = None
+        """SACLoss's forward (v2, reduced losses) with the Lagrangian actor loss, plus the cost
+        ensemble's loss and the cost estimates a dual step reads.
+
+        One ensemble pass on the replay actions serves the cost loss, the batch estimate and
+        (with CAL's rectification) the actor's multiplier.
+        """
+        if self._version != 2 or self.reduction == "none":
+            raise ValueError("SACLagLoss supports SACLoss version 2 (no value network) with a reducing `reduction`")
+        k = self.tensor_keys
+        obs = tensordict.get(k.observation)
+        members = self.cost_network.members(obs, tensordict.get(k.action))
+        batch_estimate = self.cost_network.reduce(members.detach())[1]
+        loss_qvalue, value_metadata = self.qvalue_v2_loss(tensordict)
+        loss_actor, actor_metadata = self.actor_loss(tensordict, batch_cost_estimate=batch_estimate)
+        weights = self._maybe_get_priority_weight(tensordict)
+        loss_alpha = self._reduce_loss(self._alpha_loss(log_prob=actor_metadata["log_prob"]), tensordict=tensordict,
+                                       weights=weights)
+        tensordict.set(k.priority, value_metadata["td_error"])
         nxt = tensordict.get("next")
-        not_done = 1.0 - nxt.get(self.tensor_keys.terminated).to(obs.dtype)
+        not_done = 1.0 - nxt.get(k.terminated).to(obs.dtype)
         with torch.no_grad():
             next_action, _ = self._sample(nxt)
-            with self.target_cost_network_params.to_module(self.cost_network):
-                qc_next = self.cost_network.members(nxt.get("observation"), next_action).mean(-2)
-            y_c = nxt.get("cost") + self.cost_gamma * not_done * qc_next
-        out.set("loss_cost", _reduce((members - y_c.unsqueeze(-2)).square().sum(-2).squeeze(-1), self.reduction))
-        batch_estimate = batch_members_estimate.mean()
-        out.set("cost_estimate_batch", batch_estimate)
-        out.set("actor_multiplier", self.actor_multiplier(batch_estimate).clone())
-        out.set("cost_estimate_policy", self._policy_cost_estimate)
-        out.set("lambda", self.dual.value.detach().clone())
+        y_c = self.cost_target(nxt.get(k.observation), next_action, nxt.get(k.cost), not_done)
+        out = TensorDict({
+            "loss_actor": loss_actor,
+            "loss_qvalue": loss_qvalue,
+            "loss_alpha": loss_alpha,
+            "alpha": self._alpha,
+            "entropy": -actor_metadata["log_prob"].mean(),
+            "loss_cost": self.cost_loss(members, y_c),
+            "cost_estimate_batch": batch_estimate.mean(),
+            "actor_multiplier": self.actor_multiplier(batch_estimate.mean()).clone(),
+            "cost_estimate_policy": actor_metadata["cost_estimate_policy"],
+            "lambda": self.dual.value.detach().clone(),
+        }, batch_size=[])
+        self._clear_weakrefs(tensordict, out, "actor_network_params", "qvalue_network_params",
+                             "target_actor_network_params", "target_qvalue_network_params")
         return out
-
-    def step_dual(self, loss_td: TensorDictBase, episode_cost: float | None = None, episode_cost_limit: float | None = None):
-        """As :meth:`algd_components.ALGDLoss.step_dual`."""
-        return step_dual(self.dual, self.dual_source, self.cost_limit, loss_td, episode_cost, episode_cost_limit)
 
 
 class PPOLagLoss(ClipPPOLoss):

@@ -4,13 +4,13 @@
         --tasks SafetyHalfCheetahVelocity-v1 --seeds 0 1 --out comparisons/cheetah \\
         --set collector.total_frames=30000 logger.eval_iter=3000 algd:algd.mc_samples=4
 
-Every run uses its recipe's ``train()`` with the same shared overrides (``--set``), so all
-algorithms see the same envs, budgets, evaluation and metrics. Runs are written to
-``OUT/<algo>/<task>/seed<k>/``; a run whose metrics.csv already reached the frame budget
-is not run again, so an interrupted comparison continues where it stopped. Results:
-``OUT/comparison.png`` (eval return and eval cost against frames, cost limit dashed,
+Every algorithm is found in the registry (``algd_components.algorithms``; your own
+registered ones too) and trained by :func:`algd_components.train` with the same shared
+overrides (``--set``), so all algorithms see the same envs, budgets, evaluation and metrics.
+Runs are written to ``OUT/<algo>/<task>/seed<k>/``; a run whose metrics.csv already reached
+the frame budget is not run again, so an interrupted comparison continues where it stopped.
+Results: ``OUT/comparison.png`` (eval return and eval cost against frames, cost limit dashed,
 mean ± std over seeds; one row per task) and ``OUT/summary.md`` / ``summary.csv``.
-Needs the repository checkout (the recipes live in ``recipes/``).
 """
 from __future__ import annotations
 
@@ -21,34 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import algorithms
+from .config import ConfigError, compose_config
 from .plot import cost_panel, load_run
-
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-
-# algorithm name -> (recipe folder, overrides that define it)
-ALGORITHMS: dict[str, tuple[str, list[str]]] = {
-    "algd": ("algd", ["lagrangian=augmented"]),
-    "lgd": ("algd", ["lagrangian=standard"]),
-    "sac_lag": ("sac_lag", ["lagrangian=standard"]),
-    "sac_auglag": ("sac_lag", ["lagrangian=augmented"]),
-    "cal": ("cal", []),
-    # on-policy: every frame comes from the current policy, whatever the shared budget says
-    "ppo_lag": ("ppo_lag", ["collector.init_random_frames=0"]),
-}
-
-
-def _compose(recipe: str, overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(str(RECIPES / recipe), version_base="1.3"):
-        return compose("config", overrides=overrides)
-
-
-def _load_train(recipe: str):
-    from .trainer import load_sibling
-
-    return load_sibling(str(RECIPES / recipe / "train.py"), "train").train
-
+from .training import train
 
 def _finished(run_dir: Path, total_frames: int) -> bool:
     try:
@@ -61,30 +37,32 @@ def _finished(run_dir: Path, total_frames: int) -> bool:
 def run_all(algos, tasks, seeds, out: Path, shared: list[str]) -> dict:
     """Compose every run's config first (a bad override fails before anything runs), then
     run the ones not finished yet."""
-    from .training import ConfigError
-
     plan = []
     for task in tasks:
         for algo in algos:
-            recipe, algo_overrides = ALGORITHMS[algo]
             own = [o.split(":", 1)[1] for o in shared if o.split(":", 1)[0] == algo]
-            common = [o for o in shared if o.split(":", 1)[0] not in ALGORITHMS]
+            common = [o for o in shared if not _algo_prefixed(o)]
             for seed in seeds:
-                overrides = [*common, *algo_overrides, *own, f"env.name={task}", f"env.seed={seed}",
-                             "progress_bar=false", f"logger.exp_name={algo}"]
+                overrides = [*own, f"env.name={task}", f"env.seed={seed}", "progress_bar=false", f"logger.exp_name={algo}"]
                 try:
-                    cfg = _compose(recipe, overrides)
-                except Exception as err:  # hydra's composition errors: name the algorithm and the cause
-                    raise ConfigError(f"{algo}: {str(err).splitlines()[0]} (prefix an override with an algorithm "
-                                      "name, e.g. 'algd:algd.mc_samples=4', to apply it to that algorithm only)") from None
-                plan.append((task, algo, seed, recipe, cfg, out / algo / task / f"seed{seed}"))
+                    cfg = compose_config(algo, overrides, shared=common)
+                except ConfigError as err:
+                    raise ConfigError(f"{algo}: {err} (prefix an override with an algorithm name, e.g. "
+                                      "'algd:algd.mc_samples=4', to apply it to that algorithm only)") from None
+                plan.append((task, algo, seed, cfg, out / algo / task / f"seed{seed}"))
     runs: dict[tuple[str, str], list[Path]] = {}
-    for task, algo, seed, recipe, cfg, run_dir in plan:
+    for task, algo, seed, cfg, run_dir in plan:
         if not _finished(run_dir, cfg.collector.total_frames):
             print(f"[compare] {algo} on {task}, seed {seed} -> {run_dir}", flush=True)
-            _load_train(recipe)(cfg, run_dir)
+            train(cfg, run_dir)
         runs.setdefault((task, algo), []).append(run_dir)
     return runs
+
+
+def _algo_prefixed(override: str) -> bool:
+    """``ALGO:key=value`` (an override for one algorithm) rather than a shared ``key=value``."""
+    head = override.split("=", 1)[0]
+    return ":" in head and head.split(":", 1)[0] in algorithms.names()
 
 
 def summarize(runs: dict, out: Path) -> list[dict]:
@@ -152,7 +130,7 @@ def figure(runs: dict, out: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m algd_components.compare", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="algd-compare", description=__doc__.split("\n")[0])
     p.add_argument("--algos", nargs="+", default=["algd", "lgd", "sac_lag", "sac_auglag"])
     p.add_argument("--tasks", nargs="+", default=["SafetyHalfCheetahVelocity-v1"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -160,12 +138,13 @@ def main(argv=None) -> int:
     p.add_argument("--set", nargs="*", default=[], metavar="[ALGO:]KEY=VALUE",
                    help="overrides for every run; 'algd:algd.mc_samples=4' applies to one algorithm only")
     args = p.parse_args(argv)
-    unknown = [a for a in args.algos if a not in ALGORITHMS]
-    if unknown:
-        print(f"error: unknown algorithm(s) {unknown}; choose from {sorted(ALGORITHMS)}", file=sys.stderr)
+    try:
+        for a in args.algos:
+            algorithms.get(a)
+    except ConfigError as err:
+        print(f"error: --algos: {err}", file=sys.stderr)
         return 2
     from .envs import TASKS
-    from .training import ConfigError
 
     bad = [t for t in args.tasks if t not in TASKS]
     if bad:
@@ -184,5 +163,10 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``algd-compare`` console script."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -6,9 +6,12 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["DualVariable", "DUAL_RULES"]
+__all__ = ["DualVariable", "DUAL_RULES", "DUAL_SOURCES", "step_dual"]
 
 DUAL_RULES = ("projected", "log_adam", "adam")
+# what a dual step reads: Q̂c on replay-buffer actions, Q̂c on the current policy's actions,
+# or the mean cost of recent training episodes (see step_dual)
+DUAL_SOURCES = ("batch", "policy", "episode")
 
 # log λ is kept inside [LOG_MIN, LOG_MAX] under the log-space rule so that λ stays a finite,
 # positive float32 (e^-20 ≈ 2e-9, e^20 ≈ 5e8).
@@ -107,3 +110,32 @@ class DualVariable(nn.Module):
 
     def extra_repr(self) -> str:
         return f"rule={self.rule!r}, lr={self.lr}, value={float(self.lagrange_multiplier):.4g}"
+
+
+def step_dual(
+    dual: DualVariable,
+    source: str,
+    cost_limit: float,
+    loss_td,
+    episode_cost: float | None = None,
+    episode_cost_limit: float | None = None,
+) -> torch.Tensor:
+    """One dual step from what ``source`` (one of :data:`DUAL_SOURCES`) names.
+
+    ``"batch"`` (paper Alg. 1 line 21 and the released code) / ``"policy"`` read
+    ``cost_estimate_batch`` / ``cost_estimate_policy`` from a loss's output ``loss_td``
+    against the discounted budget ``cost_limit``; ``"episode"`` reads ``episode_cost`` (the
+    mean cost of recent training episodes) against ``episode_cost_limit`` and does nothing
+    until an episode has finished.  Returns λ.
+    """
+    if source == "batch":
+        return dual.step(loss_td["cost_estimate_batch"], cost_limit)
+    if source == "policy":
+        return dual.step(loss_td["cost_estimate_policy"], cost_limit)
+    if source != "episode":
+        raise ValueError(f"unknown dual source {source!r}; choose one of {list(DUAL_SOURCES)}")
+    if episode_cost_limit is None:
+        raise ValueError("dual source 'episode' needs episode_cost_limit (the episodic budget)")
+    if episode_cost is None:
+        return dual.value
+    return dual.step(torch.tensor(float(episode_cost)), episode_cost_limit)

@@ -12,10 +12,10 @@ from torchrl.objectives.utils import _cache_values
 from . import functional as F
 from .actor import VESDEActor
 from .critics import EnsembleCostValue, TwinQValue
-from .dual import DualVariable
+from .dual import DUAL_SOURCES, DualVariable, step_dual
 from .lagrangians import Lagrangian
 
-__all__ = ["AugLagScoreTarget", "ALGDLoss", "DUAL_SOURCES", "step_dual"]
+__all__ = ["AugLagScoreTarget", "ALGDLoss", "CostCriticMixin"]
 
 
 class AugLagScoreTarget(LossModule):
@@ -153,10 +153,48 @@ class AugLagScoreTarget(LossModule):
         )
 
 
-DUAL_SOURCES = ("batch", "policy", "episode")
+class CostCriticMixin:
+    """What every loss with a cost-critic ensemble and a dual variable shares
+    (:class:`ALGDLoss`, :class:`~algd_components.SACLagLoss`): the cost critics' TD target and
+    loss, their detached view for the actor's energy, and the dual step.
+
+    Expects ``cost_network`` converted to functional with target parameters
+    (``convert_to_functional(..., create_target_params=True)``), and the attributes
+    ``cost_gamma``, ``dual``, ``dual_source`` and ``cost_limit``.
+    """
+
+    def cost_target(self, next_observation, next_action, cost, not_done) -> torch.Tensor:
+        """``y_c = c + γ_c (1 - d) mean_i Q'_{c,i}(s', a')`` from the target ensemble (paper
+        Alg. 1 lines 15-16), ``[*, 1]``, no gradient."""
+        with torch.no_grad():
+            with self.target_cost_network_params.to_module(self.cost_network):
+                qc_next = self.cost_network.members(next_observation, next_action).mean(-2)
+            return cost + self.cost_gamma * not_done * qc_next
+
+    @staticmethod
+    def cost_loss(members: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Every member regresses on ``target``: ``mean_B Σ_i (Q_{c,i} - y_c)²``."""
+        return (members - target.unsqueeze(-2)).square().sum(-2).mean()
+
+    # detached views of the online critics, for the policy's energy with the critics frozen;
+    # built once, as TorchRL's SACLoss does (its cache is dropped when the loss is moved/cast):
+    # in-place optimiser steps and load_state_dict keep them current
+    @property
+    @_cache_values
+    def _cached_detached_cost_params(self):
+        return self.cost_network_params.detach()
+
+    def step_dual(self, loss_td: TensorDictBase, episode_cost: float | None = None,
+                  episode_cost_limit: float | None = None) -> torch.Tensor:
+        """Step λ from what :attr:`dual_source` names (:func:`algd_components.dual.step_dual`):
+        ``"batch"`` (paper Alg. 1 line 21 and the released code): ``Q̂c`` on replay-buffer
+        actions against ``h``; ``"policy"``: ``Q̂c`` on the current policy's actions;
+        ``"episode"``: the mean cost of recent training episodes against the episodic limit
+        (no step until an episode has finished)."""
+        return step_dual(self.dual, self.dual_source, self.cost_limit, loss_td, episode_cost, episode_cost_limit)
 
 
-class ALGDLoss(LossModule):
+class ALGDLoss(CostCriticMixin, LossModule):
     """The full ALGD update as one TorchRL loss (paper Alg. 1 lines 12-21).
 
     * ``loss_qvalue``: clipped double-Q TD loss, ``y = r + γ(1-d) min_j Q'_j(s', a')``
@@ -174,7 +212,7 @@ class ALGDLoss(LossModule):
     be back-propagated once.  λ is not stepped in ``forward``: call :meth:`step_dual`
     after the optimiser steps; ``forward`` reports the cost estimates it may read
     (``cost_estimate_batch`` on replay actions, ``cost_estimate_policy`` on the current
-    policy's actions).
+    policy's actions).  :attr:`out_keys` lists every entry ``forward`` returns.
     """
 
     @dataclass
@@ -185,7 +223,6 @@ class ALGDLoss(LossModule):
         action: NestedKey = "action"
         reward: NestedKey = "reward"
         cost: NestedKey = "cost"
-        done: NestedKey = "done"
         terminated: NestedKey = "terminated"
 
     default_keys = _AcceptedKeys
@@ -249,20 +286,13 @@ class ALGDLoss(LossModule):
 
     @property
     def out_keys(self):
-        return ["loss_qvalue", "loss_cost", "loss_actor", "score_loss", "energy", "cost_estimate_batch", "cost_estimate_policy", "lambda"]
+        return ["loss_qvalue", "loss_cost", "loss_actor", "score_loss", "score_target_norm", "energy", "q_value",
+                "cost_estimate_batch", "cost_estimate_policy", "lambda"]
 
-    # detached views of the online critics, for the policy's energy with the critics frozen;
-    # built once, as TorchRL's SACLoss does (its cache is dropped when the loss is moved/cast):
-    # in-place optimiser steps and load_state_dict keep them current
     @property
     @_cache_values
-    def _cached_detached_qvalue_params(self):
+    def _cached_detached_qvalue_params(self):  # as CostCriticMixin's, for the reward critic
         return self.qvalue_network_params.detach()
-
-    @property
-    @_cache_values
-    def _cached_detached_cost_params(self):
-        return self.cost_network_params.detach()
 
     def _td_targets(self, next_obs, reward, cost, not_done):
         policy = self.actor.policy
@@ -270,11 +300,8 @@ class ALGDLoss(LossModule):
             next_action = policy.squash(policy.sample_chain(next_obs)[0])
             with self.target_qvalue_network_params.to_module(self.qvalue_network):
                 q_next = self.qvalue_network.estimate(next_obs, next_action)
-            with self.target_cost_network_params.to_module(self.cost_network):
-                qc_next = self.cost_network.members(next_obs, next_action).mean(-2)
             y_q = reward + self.gamma * not_done * q_next
-            y_c = cost + self.cost_gamma * not_done * qc_next
-        return y_q, y_c
+        return y_q, self.cost_target(next_obs, next_action, cost, not_done)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDict:
         k = self.tensor_keys
@@ -286,7 +313,7 @@ class ALGDLoss(LossModule):
         q_members = self.qvalue_network.members(obs, action)
         loss_qvalue = (q_members - y_q.unsqueeze(-2)).square().sum(-2).mean()
         c_members = self.cost_network.members(obs, action)
-        loss_cost = (c_members - y_c.unsqueeze(-2)).square().sum(-2).mean()
+        loss_cost = self.cost_loss(c_members, y_c)
 
         sample = self.actor.policy.sample_for_training(obs, with_grad=self.energy_coef > 0)
         score_td = TensorDict(
@@ -330,42 +357,3 @@ class ALGDLoss(LossModule):
             },
             batch_size=[],
         )
-
-    def step_dual(
-        self,
-        loss_td: TensorDictBase,
-        episode_cost: float | None = None,
-        episode_cost_limit: float | None = None,
-    ) -> torch.Tensor:
-        """Step λ from what :attr:`dual_source` names.
-
-        ``"batch"`` (paper Alg. 1 line 21 and the released code): ``Q̂c`` on replay-buffer
-        actions against ``h``.  ``"policy"``: ``Q̂c`` on the current policy's actions against
-        ``h``.  ``"episode"``: the mean cost of recent training episodes against the
-        episodic limit (``episode_cost`` / ``episode_cost_limit``; no step until an episode
-        has finished).
-        """
-        return step_dual(self.dual, self.dual_source, self.cost_limit, loss_td, episode_cost, episode_cost_limit)
-
-
-def step_dual(
-    dual: DualVariable,
-    source: str,
-    cost_limit: float,
-    loss_td: TensorDictBase,
-    episode_cost: float | None = None,
-    episode_cost_limit: float | None = None,
-) -> torch.Tensor:
-    """One dual step from what ``source`` names (shared by every loss with a dual variable):
-    ``"batch"`` / ``"policy"`` read ``cost_estimate_batch`` / ``cost_estimate_policy`` from
-    ``loss_td`` against ``cost_limit``; ``"episode"`` reads ``episode_cost`` against
-    ``episode_cost_limit`` and does nothing until an episode has finished."""
-    if source == "batch":
-        return dual.step(loss_td["cost_estimate_batch"], cost_limit)
-    if source == "policy":
-        return dual.step(loss_td["cost_estimate_policy"], cost_limit)
-    if episode_cost_limit is None:
-        raise ValueError("dual_source='episode' needs episode_cost_limit (the episodic budget)")
-    if episode_cost is None:
-        return dual.value
-    return dual.step(torch.tensor(float(episode_cost)), episode_cost_limit)

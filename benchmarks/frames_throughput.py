@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/frames_throughput.py --tasks SafetyHalfCheetahVelocity-v1 --num-envs 1 --json
 
 * collection: TorchRL ``Collector`` stepping the env(s) with the VES-DE actor (no updates);
-* end to end: ``recipes/algd/train.py``'s ``train()`` for ``--e2e-frames`` frames after
+* end to end: ``algd_components.train()`` for ``--e2e-frames`` frames after
   ``--e2e-random`` random ones, reporting frames/s and the fraction of wall time in updates
   (from its metrics.csv);
 * actor latency: one stochastic K-step sample for a batch of 1 and of ``num_envs``.
@@ -26,20 +26,21 @@ import time
 import torch
 from tensordict import TensorDict
 
-from common import compose_recipe_config, cpu_description, median_ms
+from algd_components import train
+from algd_components.algorithms import algd as recipe
+from algd_components.algorithms.common import pick_device
+from algd_components.config import ConfigError, compose_config
+from algd_components.profiling import cpu_description, median_ms
+from algd_components.training import factories
 
-import train as recipe_train  # recipes/algd/train.py
-import utils as recipe
-from algd_components import trainer
-from algd_components.training import ConfigError, pick_device
 
 
 def collection_fps(cfg, frames: int, device) -> float:
-    env = trainer.make_batched_env(cfg.env.name, cfg.env.num_envs, cfg.env.vectorize, cfg.env.seed, cfg.env.max_episode_steps or 1000)
+    env = factories.make_batched_env(cfg.env.name, cfg.env.num_envs, cfg.env.vectorize, cfg.env.seed, cfg.env.max_episode_steps or 1000)
     actor, _, _ = recipe.make_modules(cfg, env.observation_spec["observation"].shape[-1], env.action_spec, device)
     per_batch = 100 * cfg.env.num_envs
-    collector = trainer.make_collector(
-        compose_recipe_config([f"env.name={cfg.env.name}", f"collector.total_frames={frames + per_batch}",
+    collector = factories.make_collector(
+        compose_config("algd", [f"env.name={cfg.env.name}", f"collector.total_frames={frames + per_batch}",
                                f"collector.frames_per_batch={per_batch}", "collector.init_random_frames=0"]),
         env, actor, device, 0)
     try:
@@ -55,13 +56,13 @@ def collection_fps(cfg, frames: int, device) -> float:
 
 def end_to_end(overrides, frames: int, random_frames: int) -> dict:
     with tempfile.TemporaryDirectory() as d:
-        cfg = compose_recipe_config([*overrides, f"collector.total_frames={random_frames + frames}",
+        cfg = compose_config("algd", [*overrides, f"collector.total_frames={random_frames + frames}",
                                      f"collector.init_random_frames={random_frames}", "collector.frames_per_batch=200",
                                      f"logger.eval_iter={random_frames + frames}",
                                      f"checkpoint.interval={random_frames + frames}", "logger.eval_episodes=1", "progress_bar=false",
                                      "replay_buffer.size=100000", "logger.backend=", "checkpoint.replay_buffer=false"])
         t0 = time.perf_counter()
-        recipe_train.train(cfg, d)
+        train(cfg, d)
         total = time.perf_counter() - t0
         with open(f"{d}/metrics.csv") as f:
             row = list(csv.DictReader(f))[-1]
@@ -101,17 +102,15 @@ def main(argv=None):
         device = pick_device(args.device)
         for task in args.tasks:
             for n in args.num_envs:
-                cfg = compose_recipe_config([f"env.name={task}", f"env.num_envs={n}", f"env.vectorize={args.vectorize}",
+                cfg = compose_config("algd", [f"env.name={task}", f"env.num_envs={n}", f"env.vectorize={args.vectorize}",
                                              f"network.device={device}", *args.set])
-                trainer.validate_common(cfg)
-                recipe.validate_algd(cfg)
     except ConfigError as err:
         p.error(str(err))
     rows = []
     for task in args.tasks:
         for n in args.num_envs:
             overrides = [f"env.name={task}", f"env.num_envs={n}", f"env.vectorize={args.vectorize}", f"network.device={device}", *args.set]
-            cfg = compose_recipe_config(overrides)
+            cfg = compose_config("algd", overrides)
             base = {"task": task, "num_envs": n, "collect_frames_per_s": round(collection_fps(cfg, args.collect_frames, device), 1),
                     "actor_ms_batch": actor_latency_ms(cfg, n, device)}
             for mode in ([] if args.no_e2e else args.collection):
@@ -123,7 +122,7 @@ def main(argv=None):
             if args.no_e2e:
                 rows.append(base)
                 print(json.dumps(base) if args.json else base, flush=True)
-    cfg = compose_recipe_config([])
+    cfg = compose_config("algd", [])
     print(json.dumps({"actor_ms_batch1": actor_latency_ms(cfg, 1, device), "device": str(device),
                       "torch_threads": torch.get_num_threads(), **cpu_description()}))
 

@@ -1,10 +1,10 @@
-"""Time full ALGD updates built exactly as the recipe builds them.
+"""Time full ALGD updates built exactly as training builds them.
 
     .venv/bin/python benchmarks/update_throughput.py                      # paper config, HalfCheetah sizes
     .venv/bin/python benchmarks/update_throughput.py --mc-samples 4 --ensemble-size 4 --json
 
 One update = replay-buffer sample → ALGDLoss → backward → optimiser steps → target update →
-dual step (``algd_components.training.update_step``, what recipes/algd/train.py calls).
+dual step (``algd_components.updates.update_step``, what the training loop calls).
 Also reports the update's FLOPs (``torch.utils.flop_counter``) and the dense fp32 matmul rate
 measured in the same run, so the achieved fraction is comparable across drifting machines.
 """
@@ -19,14 +19,15 @@ import torch
 from tensordict import TensorDict
 from torchrl.data import Bounded
 
-from common import (GlobalFlopCounter, compose_recipe_config, count_dispatched_ops, cpu_description, matmul_gflops, median_ms, record_products,
-                    replay_products)
-
-import utils as recipe  # recipes/algd/utils.py
+from algd_components.algorithms import algd as recipe
+from algd_components.algorithms.common import pick_device
 from algd_components.allocator import retain_freed_memory
+from algd_components.config import ConfigError, compose_config, require
 from algd_components.precision import FLOAT32_MATMUL_PRECISIONS, float32_matmul_precision, update_autocast
-from algd_components.trainer import make_replay_buffer, validate_common
-from algd_components.training import ConfigError, GraphedUpdate, pick_device, require, update_step
+from algd_components.profiling import (GlobalFlopCounter, count_dispatched_ops, cpu_description, matmul_gflops, median_ms,
+                                       record_products, replay_products)
+from algd_components.training.factories import make_replay_buffer
+from algd_components.updates import GraphedUpdate, update_step
 
 
 def build(args, device):
@@ -40,9 +41,7 @@ def build(args, device):
         f"network.device={device}",
         f"compile.cudagraphs={str(getattr(args, 'cudagraphs', False)).lower()}",  # capturable optimisers
     ]
-    cfg = compose_recipe_config(overrides)
-    validate_common(cfg)
-    recipe.validate_algd(cfg)
+    cfg = compose_config("algd", overrides)  # checked as a training run's config is
     require(args.obs_dim >= 1 and args.act_dim >= 1, "--obs-dim/--act-dim", (args.obs_dim, args.act_dim), "integers >= 1")
     spec = Bounded(low=-1.0, high=1.0, shape=(args.act_dim,))
     actor, qvalue, cost = recipe.make_modules(cfg, args.obs_dim, spec, device)

@@ -1,11 +1,9 @@
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from hydra import compose, initialize_config_dir
+from algd_components import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,16 +26,6 @@ FAST = [*FAST_COMMON, "algd.mc_samples=2", "algd.ensemble_size=2", "network.acto
 FAST_SAC = [*FAST_COMMON, "sac.ensemble_size=2", "sac.actor_hidden=[32,32]"]
 
 
-def load_recipe(name: str):
-    """Import recipes/<name>/train.py under a unique module name."""
-    path = ROOT / "recipes" / name / "train.py"
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}_train", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def run_benchmark(script: str, *args: str, timeout: int = 300) -> str:
     """Run ``benchmarks/<script> args`` with this interpreter and return its stdout; a failing
     run fails the test with the end of its stderr."""
@@ -52,26 +40,6 @@ def benchmark_json(script: str, *args: str, timeout: int = 300) -> dict:
     return json.loads(run_benchmark(script, *args, timeout=timeout).strip().splitlines()[-1])
 
 
-def make_cfg(recipe: str, overrides):
-    with initialize_config_dir(str(ROOT / "recipes" / recipe), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
-@pytest.fixture(scope="session")
-def algd_recipe():
-    return load_recipe("algd")
-
-
-@pytest.fixture(scope="session")
-def sac_lag_recipe():
-    return load_recipe("sac_lag")
-
-
-@pytest.fixture(scope="session")
-def cal_recipe():
-    return load_recipe("cal")
-
-
-@pytest.fixture(scope="session")
-def ppo_lag_recipe():
-    return load_recipe("ppo_lag")
+def make_cfg(algo: str, overrides=()):
+    """The checked config of registered algorithm ``algo`` with ``overrides``."""
+    return compose_config(algo, list(overrides))

@@ -11,6 +11,7 @@ def update_page_faults(allocator: str) -> float:
                           "--json")["minor_page_faults_per_update"]
 
 
+@pytest.mark.perf  # a page-fault threshold: make bench, not make test
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
 def test_retained_memory_is_reused_without_page_faults():
     # one [6, 1536, 256] float32 activation alone is ~2,300 fresh pages; glibc's defaults

@@ -1,6 +1,8 @@
 """SAC-Lag / SAC-AugLag built from SACLoss and the ALGD parts (work towards issue #5)."""
 import pytest
 import torch
+
+from algd_components import train
 from tensordict import TensorDict
 from tensordict.nn import NormalParamExtractor, TensorDictModule
 from torchrl.data import Bounded
@@ -112,7 +114,7 @@ def test_cal_actor_uses_ucb_cost_and_rectified_multiplier_from_buffer_actions(co
     lam, h, c, k = 0.8, 0.05, 10.0, 0.5
     loss, td = build(A.StandardLagrangian(), lam, h, risk_coef=k, rectification_coef=c, cost_bias=cost_bias)
     torch.manual_seed(7)
-    got, _ = loss.actor_loss(td.clone())
+    got, meta = loss.actor_loss(td.clone())
     members = loss.cost_network.members(td["observation"], td["action"]).detach()  # buffer actions
     ucb = members.mean(-2) + k * members.std(-2)
     mult = torch.clamp(lam + c * (ucb.mean() - h), min=0)
@@ -127,34 +129,35 @@ def test_cal_actor_uses_ucb_cost_and_rectified_multiplier_from_buffer_actions(co
     want = expected_actor_loss(loss, td, energy)
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-6), (got, want)
     # the policy's cost estimate (dual source "policy") is the UCB at the actor loss's own sample
-    assert torch.allclose(loss._policy_cost_estimate, seen["qc"], rtol=1e-5)
+    assert torch.allclose(meta["cost_estimate_policy"], seen["qc"], rtol=1e-5)
+    assert torch.allclose(meta["actor_multiplier"], mult)
     calls, inside = [], {}
     net_forward = loss.cost_network.net.forward
     loss.cost_network.net.forward = lambda *a: calls.append(a[1].shape) or net_forward(*a)
     actor_loss = loss.actor_loss
 
-    def recording_actor_loss(td_in):
+    def recording_actor_loss(td_in, batch_cost_estimate=None):
         inside["rng"] = torch.get_rng_state()
-        result = actor_loss(td_in)
-        inside["loss"] = result[0].detach()
+        result = actor_loss(td_in, batch_cost_estimate=batch_cost_estimate)
+        inside["loss"], inside["meta"] = result[0].detach(), result[1]
         return result
 
     loss.actor_loss = recording_actor_loss
     out = loss(td)
     assert torch.allclose(out["actor_multiplier"], mult)
-    assert torch.equal(out["cost_estimate_policy"], loss._policy_cost_estimate)
+    assert torch.equal(out["cost_estimate_policy"], inside["meta"]["cost_estimate_policy"])  # returned, not stored
     # the ensemble ran once per action set (buffer, policy, next-state): forward handed the
     # cost loss's estimate on the buffer actions to the actor loss ...
     assert len(calls) == 3, calls
     # ... which equals what actor_loss alone computes from the same random state
-    assert loss._batch_cost_estimate is None  # nothing stale left for a later actor_loss call
     del loss.actor_loss
     torch.set_rng_state(inside["rng"])
     assert torch.allclose(inside["loss"], loss.actor_loss(td.clone())[0], rtol=1e-5, atol=1e-6)
+    assert set(out.keys()) == set(loss.out_keys)
 
 
 # ----------------------------------------------------------------------- the recipe
-def test_sac_lag_recipe_runs_and_writes_standard_outputs(sac_lag_recipe, algd_recipe, tmp_path):
+def test_sac_lag_recipe_runs_and_writes_standard_outputs(tmp_path):
     import csv
     import math
 
@@ -164,7 +167,7 @@ def test_sac_lag_recipe_runs_and_writes_standard_outputs(sac_lag_recipe, algd_re
     for lag in ("standard", "augmented"):
         cfg = make_cfg("sac_lag", [*FAST_SAC, "env.name=SafetyHalfCheetahVelocity-v1", f"lagrangian={lag}", "env.cost_limit=0"])
         out = tmp_path / lag
-        state = sac_lag_recipe.train(cfg, out)
+        state = train(cfg, out)
         assert state["frames"] == 300
         rows = list(csv.DictReader(open(out / "metrics.csv")))
         assert list(rows[0].keys()) == METRIC_COLUMNS
@@ -173,32 +176,32 @@ def test_sac_lag_recipe_runs_and_writes_standard_outputs(sac_lag_recipe, algd_re
         assert (out / "checkpoint.pt").is_file()
 
 
-def test_sac_lag_bad_config(sac_lag_recipe, tmp_path):
+def test_sac_lag_bad_config(tmp_path):
     from conftest import FAST_SAC, make_cfg
-    from algd_components.training import ConfigError
+    from algd_components import ConfigError
 
-    cfg = make_cfg("sac_lag", [*FAST_SAC, "sac.alpha_init=0"])
     with pytest.raises(ConfigError, match=r"sac\.alpha_init"):
-        sac_lag_recipe.train(cfg, tmp_path / "bad")
+        train(make_cfg("sac_lag", [*FAST_SAC, "sac.alpha_init=0"]), tmp_path / "bad")
 
 
-def test_cal_recipe_runs_and_writes_standard_outputs(cal_recipe, tmp_path):
+def test_cal_recipe_runs_and_writes_standard_outputs(tmp_path):
     import csv
 
     from conftest import FAST_SAC, make_cfg
-    from algd_components.training import METRIC_COLUMNS, ConfigError
+    from algd_components import ConfigError
+    from algd_components.training import METRIC_COLUMNS
 
     cfg = make_cfg("cal", [*FAST_SAC, "env.name=SafetyHalfCheetahVelocity-v1", "env.cost_limit=0"])
     assert (cfg.sac.cost_risk_coef, cfg.sac.rectification_coef, cfg.sac.dual.rule) == (0.5, 10.0, "log_adam")
-    state = cal_recipe.train(cfg, tmp_path / "cal")
+    state = train(cfg, tmp_path / "cal")
     assert state["frames"] == 300
     rows = list(csv.DictReader(open(tmp_path / "cal" / "metrics.csv")))
     assert list(rows[0].keys()) == METRIC_COLUMNS
     assert float(rows[-1]["lambda"]) != 0.6931  # the dual variable moved
     with pytest.raises(ConfigError, match=r"sac\.rectification_coef"):
-        cal_recipe.train(make_cfg("cal", [*FAST_SAC, "sac.rectification_coef=0"]), tmp_path / "bad")
+        train(make_cfg("cal", [*FAST_SAC, "sac.rectification_coef=0"]), tmp_path / "bad")
     with pytest.raises(ConfigError, match=r"lagrangian"):
-        cal_recipe.train(make_cfg("cal", [*FAST_SAC, "lagrangian=augmented"]), tmp_path / "bad2")
+        train(make_cfg("cal", [*FAST_SAC, "lagrangian=augmented"]), tmp_path / "bad2")
 
 
 def test_compare_runs_algorithms_and_writes_figure_and_table(tmp_path):
@@ -288,43 +291,44 @@ def test_ppo_lag_losses_reach_their_networks_and_dual_uses_episode_costs():
     assert loss.dual.value.item() > lam0
 
 
-def test_ppo_lag_recipe_runs_resumes_and_writes_standard_outputs(ppo_lag_recipe, tmp_path):
+def test_ppo_lag_recipe_runs_resumes_and_writes_standard_outputs(tmp_path):
     import csv
 
     from conftest import FAST_COMMON, make_cfg
-    from algd_components.training import METRIC_COLUMNS, ConfigError
+    from algd_components import ConfigError
+    from algd_components.training import METRIC_COLUMNS
 
     fast = [*FAST_COMMON, "collector.init_random_frames=0", "collector.frames_per_batch=100", "ppo.epochs=2",
             "ppo.minibatch_size=50", "env.name=SafetyHopperVelocity-v1", "env.max_episode_steps=40"]
-    state = ppo_lag_recipe.train(make_cfg("ppo_lag", fast), tmp_path / "ppo")
+    state = train(make_cfg("ppo_lag", fast), tmp_path / "ppo")
     assert state["frames"] == 300 and state["updates"] == 3 * 2 * 2
     rows = list(csv.DictReader(open(tmp_path / "ppo" / "metrics.csv")))
     assert list(rows[0].keys()) == METRIC_COLUMNS
     assert all(r["loss_objective"] and r["loss_critic"] and r["loss_cost"] for r in rows)
     # episodes of <= 40 steps finish; their cost is far under the limit of 25, so λ leaves 0.001 for 0
     assert float(rows[-1]["lambda"]) != 0.001
-    state = ppo_lag_recipe.train(make_cfg("ppo_lag", [*fast, "collector.total_frames=500", f"resume={tmp_path / 'ppo'}"]),
-                                 tmp_path / "unused")
+    state = train(make_cfg("ppo_lag", [*fast, "collector.total_frames=500", f"resume={tmp_path / 'ppo'}"]),
+                  tmp_path / "unused")
     assert state["frames"] == 500
     for bad, key in (("collector.init_random_frames=100", r"collector\.init_random_frames"),
                      ("ppo.dual.source=batch", r"ppo\.dual\.source"), ("ppo.epochs=0", r"ppo\.epochs")):
         with pytest.raises(ConfigError, match=key):
-            ppo_lag_recipe.train(make_cfg("ppo_lag", [*fast, bad]), tmp_path / "bad")
+            train(make_cfg("ppo_lag", [*fast, bad]), tmp_path / "bad")
 
 
-def test_async_collection_overlaps_a_worker_and_is_refused_on_policy(sac_lag_recipe, ppo_lag_recipe, tmp_path):
+def test_async_collection_overlaps_a_worker_and_is_refused_on_policy(tmp_path):
     import csv
 
     from conftest import FAST_COMMON, FAST_SAC, make_cfg
-    from algd_components.training import ConfigError
+    from algd_components import ConfigError
 
     cfg = make_cfg("sac_lag", [*FAST_SAC, "env.name=SafetyHopperVelocity-v1", "collector.async_collection=true"])
-    state = sac_lag_recipe.train(cfg, tmp_path / "async")
+    state = train(cfg, tmp_path / "async")
     assert state["frames"] == 300 and state["updates"] == 250  # utd 1 from frame 100 on, as in-process
     rows = list(csv.DictReader(open(tmp_path / "async" / "metrics.csv")))
     assert [int(r["frames"]) for r in rows] == [150, 300]  # logger.eval_iter=150
     with pytest.raises(ConfigError, match=r"collector\.async_collection"):
-        ppo_lag_recipe.train(make_cfg("ppo_lag", [*FAST_COMMON, "collector.init_random_frames=0",
-                                                  "collector.async_collection=true"]), tmp_path / "bad")
+        train(make_cfg("ppo_lag", [*FAST_COMMON, "collector.init_random_frames=0",
+                                   "collector.async_collection=true"]), tmp_path / "bad")
     with pytest.raises(ConfigError, match=r"collector\.async_collection"):
-        sac_lag_recipe.train(make_cfg("sac_lag", [*FAST_SAC, "collector.async_collection=yes"]), tmp_path / "bad2")
+        train(make_cfg("sac_lag", [*FAST_SAC, "collector.async_collection=maybe"]), tmp_path / "bad2")

@@ -2,19 +2,22 @@
 import pytest
 import torch
 
+from algd_components import train
+
 from conftest import FAST, make_cfg
+from algd_components.algorithms import algd as algd_algo
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
 @cuda
-def test_update_on_cuda_matches_cpu_shapes_and_stays_on_device(algd_recipe):
+def test_update_on_cuda_matches_cpu_shapes_and_stays_on_device():
     from tensordict import TensorDict
     from torchrl.data import Bounded
 
-    from algd_components.training import update_step
+    from algd_components.updates import update_step
 
-    recipe = algd_recipe.utils
+    from algd_components.algorithms import algd as recipe
 
     cfg = make_cfg("algd", [*FAST, "network.device=cuda"])
     dev = torch.device("cuda")
@@ -33,9 +36,9 @@ def test_update_on_cuda_matches_cpu_shapes_and_stays_on_device(algd_recipe):
 
 
 @cuda
-def test_recipe_runs_on_cuda(algd_recipe, tmp_path):
+def test_recipe_runs_on_cuda(tmp_path):
     cfg = make_cfg("algd", [*FAST, "env.name=SafetyHalfCheetahVelocity-v1", "network.device=cuda"])
-    state = algd_recipe.train(cfg, tmp_path / "run")
+    state = train(cfg, tmp_path / "run")
     assert state["frames"] == 300
 
 
@@ -92,17 +95,17 @@ def _update_batch(b: int, obs_dim: int, act_dim: int):
     (["lagrangian=standard"], None),
     ([], 1.0),  # gradient clipping, as the on-policy update uses it
 ])
-def test_algd_update_step_has_no_host_syncs(algd_recipe, overrides, max_grad_norm):
+def test_algd_update_step_has_no_host_syncs(overrides, max_grad_norm):
     """A whole ALGD update as the recipe runs it (losses, backward, optimiser steps, target
     update, dual step) issues no op that makes the host wait for the device.  (The SAC-family
     baselines are not held to this: TorchRL's ``TanhNormal`` reads its bounds on the host
     each time it is built, docs/performance.md.)"""
     from torchrl.data import Bounded
 
-    from algd_components.training import update_step
+    from algd_components.updates import update_step
 
     cfg = make_cfg("algd", [*FAST, *overrides])
-    algo = algd_recipe.utils.build_algd(cfg, 5, Bounded(low=-1.0, high=1.0, shape=(2,)), 1.0, torch.device("cpu"))
+    algo = algd_algo.build(cfg, 5, Bounded(low=-1.0, high=1.0, shape=(2,)), 1.0, torch.device("cpu"))
     torch.manual_seed(0)
     kwargs = {"episode_cost": 3.0, "episode_cost_limit": 10.0}
     run = lambda: update_step(algo.loss, algo.optimizers, algo.target_updater, _update_batch(32, 5, 2),  # noqa: E731
@@ -132,7 +135,8 @@ def test_algd_update_step_has_no_host_syncs(algd_recipe, overrides, max_grad_nor
 
 # --- The whole update as one CUDA graph (compile.cudagraphs=true) ------------------------
 def _algd_update_parts(utils, overrides, device):
-    """The recipe's loss, target updater and optimisers (``utils``: recipes/algd/utils.py)."""
+    """ALGD's loss, target updater and optimisers as its builders make them (``utils``:
+    :mod:`algd_components.algorithms.algd`)."""
     from torchrl.data import Bounded
 
     cfg = make_cfg("algd", [*FAST, *overrides])
@@ -143,18 +147,18 @@ def _algd_update_parts(utils, overrides, device):
 
 
 @pytest.mark.parametrize("source", ["batch", "episode"])
-def test_graphed_update_splits_the_update_without_changing_it(algd_recipe, source):
+def test_graphed_update_splits_the_update_without_changing_it(source):
     """GraphedUpdate = the captured part (update_step without the dual step, fed only
     ``loss.in_keys``) + the dual step after it.  Without CUDA its CudaGraphModule runs the
     function as is, so here it must reproduce update_step exactly: same losses, parameters
     and λ, update after update (a loss that read a key outside ``in_keys`` would fail here)."""
     from tensordict import TensorDict
 
-    from algd_components.training import GraphedUpdate, update_step
+    from algd_components.updates import GraphedUpdate, update_step
 
     cpu = torch.device("cpu")
-    _, loss_a, upd_a, opt_a = _algd_update_parts(algd_recipe.utils, [f"algd.dual.source={source}"], cpu)
-    _, loss_b, upd_b, opt_b = _algd_update_parts(algd_recipe.utils, [f"algd.dual.source={source}"], cpu)
+    _, loss_a, upd_a, opt_a = _algd_update_parts(algd_algo, [f"algd.dual.source={source}"], cpu)
+    _, loss_b, upd_b, opt_b = _algd_update_parts(algd_algo, [f"algd.dual.source={source}"], cpu)
     graphed = GraphedUpdate(loss_b, opt_b, upd_b, warmup=2)
     lam0 = loss_b.dual.value.clone()
     kwargs = {"episode_cost": 3.0, "episode_cost_limit": 10.0}
@@ -175,7 +179,7 @@ def test_graphed_update_splits_the_update_without_changing_it(algd_recipe, sourc
     assert not torch.equal(loss_b.dual.value, lam0)  # the dual step ran
 
 
-def test_graphed_update_hides_only_the_no_cuda_notice(algd_recipe, monkeypatch):
+def test_graphed_update_hides_only_the_no_cuda_notice(monkeypatch):
     """Building the CudaGraphModule silences its "no CUDA, passing through" notice and
     nothing else: its other notices (it takes TensorDicts out of PyTree for the whole
     process) must still reach the user."""
@@ -183,7 +187,7 @@ def test_graphed_update_hides_only_the_no_cuda_notice(algd_recipe, monkeypatch):
 
     import tensordict.nn
 
-    from algd_components.training import GraphedUpdate
+    from algd_components.updates import GraphedUpdate
 
     class NoisyCudaGraphModule:
         def __init__(self, module, **kwargs):
@@ -192,7 +196,7 @@ def test_graphed_update_hides_only_the_no_cuda_notice(algd_recipe, monkeypatch):
             self.module = module
 
     monkeypatch.setattr(tensordict.nn, "CudaGraphModule", NoisyCudaGraphModule)
-    _, loss, updater, opts = _algd_update_parts(algd_recipe.utils, [], torch.device("cpu"))
+    _, loss, updater, opts = _algd_update_parts(algd_algo, [], torch.device("cpu"))
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         GraphedUpdate(loss, opts, updater)
@@ -202,11 +206,11 @@ def test_graphed_update_hides_only_the_no_cuda_notice(algd_recipe, monkeypatch):
 
 
 @cuda
-def test_graphed_update_captures_and_replays_on_cuda(algd_recipe):
-    from algd_components.training import GraphedUpdate
+def test_graphed_update_captures_and_replays_on_cuda():
+    from algd_components.updates import GraphedUpdate
 
     dev = torch.device("cuda")
-    cfg, loss, updater, opts = _algd_update_parts(algd_recipe.utils, ["network.device=cuda", "compile.cudagraphs=true"], dev)
+    cfg, loss, updater, opts = _algd_update_parts(algd_algo, ["network.device=cuda", "compile.cudagraphs=true"], dev)
     assert all(g["capturable"] for o in opts.values() for g in o.param_groups)
     graphed = GraphedUpdate(loss, opts, updater, warmup=2)
     before = {k: p.detach().clone() for k, p in loss.named_parameters()}
@@ -220,7 +224,7 @@ def test_graphed_update_captures_and_replays_on_cuda(algd_recipe):
 
 
 @cuda
-def test_recipe_runs_with_cudagraphs(algd_recipe, tmp_path):
+def test_recipe_runs_with_cudagraphs(tmp_path):
     cfg = make_cfg("algd", [*FAST, "env.name=SafetyHalfCheetahVelocity-v1", "network.device=cuda", "compile.cudagraphs=true"])
-    state = algd_recipe.train(cfg, tmp_path / "run")
+    state = train(cfg, tmp_path / "run")
     assert state["frames"] == 300

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from conftest import FAST, make_cfg
-from algd_components import trainer
+from algd_components import train
+from algd_components.training import loop as trainer
 from algd_components.critics import EnsembleCostValue
 from algd_components.precision import float32_matmul_precision, update_autocast
 
@@ -53,7 +54,7 @@ def test_autocast_runs_products_in_bfloat16_and_none_is_a_no_op():
         update_autocast(torch.device("cpu"), "float16")
 
 
-def test_recipe_updates_run_under_the_configured_precision_and_leave_it_restored(algd_recipe, tmp_path, monkeypatch):
+def test_recipe_updates_run_under_the_configured_precision_and_leave_it_restored(tmp_path, monkeypatch):
     seen = []
     real_update_step = trainer.update_step
 
@@ -64,7 +65,7 @@ def test_recipe_updates_run_under_the_configured_precision_and_leave_it_restored
     monkeypatch.setattr(trainer, "update_step", spy)
     cfg = make_cfg("algd", [*FAST, "env.name=SafetyHalfCheetahVelocity-v1",
                             "system.float32_matmul_precision=medium", "system.autocast=bfloat16"])
-    state = algd_recipe.train(cfg, tmp_path / "run")
+    state = train(cfg, tmp_path / "run")
     assert len(seen) == state["updates"] > 0
     assert set(seen) == {("medium", True, torch.bfloat16)}
     # evaluation and collection ran outside: the process-wide setting is back to its default

@@ -102,7 +102,7 @@ def _loss_with_targets(algo):
     from conftest import FAST_SAC, make_cfg
     from torchrl.data import Bounded
 
-    from algd_components.builders import build_sac
+    from algd_components.algorithms.sac import build as build_sac
 
     torch.manual_seed(0)
     return build_sac(make_cfg("sac_lag", FAST_SAC), 5, Bounded(low=-1.0, high=1.0, shape=(2,)), 0.2, "cpu").loss
@@ -114,7 +114,7 @@ def test_foreach_soft_update_equals_torchrl_soft_update(algo):
     SoftUpdate does, for ALGDLoss and for SACLagLoss (TorchRL's SACLoss underneath)."""
     from torchrl.objectives import SoftUpdate
 
-    from algd_components.training import ForeachSoftUpdate
+    from algd_components.updates import ForeachSoftUpdate
 
     # two builds from one seed, not a deep copy: TensorDict's deepcopy clones the *_params
     # without the memo, so a copied loss's modules would no longer share them

@@ -1,25 +1,27 @@
-"""ALGD (Augmented Lagrangian-Guided Diffusion) on Safety-Gymnasium and velocity-constrained MuJoCo.
+"""ALGD (Augmented Lagrangian-Guided Diffusion); lagrangian=standard gives LGD, the paper's ablation.
 
-    python recipes/algd/train.py env.name=SafetyHalfCheetahVelocity-v1 collector.total_frames=20000
+    python recipes/algd/train.py env.name=SafetyHopperVelocity-v1 collector.total_frames=20000
 
-The ALGD builders are in utils.py, the config in config.yaml, and the loop every recipe shares
-in algd_components/trainer.py (see docs/recipes.md).
+The same as ``algd-train algo=algd ...``.  The config is ``algd_components/conf/algd.yaml`` (presets)
+over the schema in ``algd_components/algorithms/``, which also holds the builders; the loop every
+algorithm shares is ``algd_components/training/loop.py`` (docs/recipes.md).
 """
-from __future__ import annotations
+import sys
 
-from pathlib import Path
-
+import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from algd_components.trainer import load_sibling, recipe_main, train_off_policy
+from algd_components import train
+from algd_components.cli import exit_on_config_error, precheck
 
-utils = load_sibling(__file__, "utils")  # this recipe's builders
 
-
-def train(cfg: DictConfig, run_dir: str | Path) -> dict:
-    """Train ALGD as ``cfg`` says; write config.yaml, metrics.csv and checkpoint.pt to ``run_dir``."""
-    return train_off_policy(cfg, run_dir, utils.validate_algd, utils.build_algd)
+@hydra.main(config_path="pkg://algd_components.conf", config_name="algd", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    with exit_on_config_error():  # a bad value: one line, exit status 2
+        train(cfg, HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":
-    recipe_main(__file__, utils.validate_algd, utils.build_algd)
+    precheck("algd", sys.argv[1:])  # the same checks before Hydra creates a run folder
+    main()

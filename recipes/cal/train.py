@@ -1,27 +1,27 @@
-"""CAL — conservative augmented Lagrangian (Wu et al. 2024), built from the SAC-Lag parts.
+"""CAL, conservative augmented Lagrangian (Wu et al. 2024), built from the SAC-Lag parts.
 
-    python recipes/cal/train.py env.name=SafetyHalfCheetahVelocity-v1 collector.total_frames=20000
+    python recipes/cal/train.py env.name=SafetyHopperVelocity-v1 collector.total_frames=20000
 
-CAL is SACLagLoss with a UCB cost estimate (``sac.cost_risk_coef``), the rectified multiplier
-(``sac.rectification_coef``) and the log-λ Adam dual step; its builders are the SAC ones
-(:mod:`algd_components.builders`), its config is config.yaml, and the loop is the one every
-recipe shares (algd_components/trainer.py). docs/recipes.md says what was followed.
+The same as ``algd-train algo=cal ...``.  The config is ``algd_components/conf/cal.yaml`` (presets)
+over the schema in ``algd_components/algorithms/``, which also holds the builders; the loop every
+algorithm shares is ``algd_components/training/loop.py`` (docs/recipes.md).
 """
-from __future__ import annotations
+import sys
 
-from pathlib import Path
-
+import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from algd_components.trainer import load_sibling, recipe_main, train_off_policy
+from algd_components import train
+from algd_components.cli import exit_on_config_error, precheck
 
-utils = load_sibling(__file__, "utils")  # this recipe's builders
 
-
-def train(cfg: DictConfig, run_dir: str | Path) -> dict:
-    """Train CAL as ``cfg`` says; write config.yaml, metrics.csv and checkpoint.pt to ``run_dir``."""
-    return train_off_policy(cfg, run_dir, utils.validate_cal, utils.build_sac)
+@hydra.main(config_path="pkg://algd_components.conf", config_name="cal", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    with exit_on_config_error():  # a bad value: one line, exit status 2
+        train(cfg, HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":
-    recipe_main(__file__, utils.validate_cal, utils.build_sac)
+    precheck("cal", sys.argv[1:])  # the same checks before Hydra creates a run folder
+    main()

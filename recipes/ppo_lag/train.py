@@ -1,26 +1,27 @@
 """PPO-Lagrangian (on-policy), the ALGD paper's on-policy baseline.
 
-    python recipes/ppo_lag/train.py env.name=SafetyHalfCheetahVelocity-v1 collector.total_frames=100000
+    python recipes/ppo_lag/train.py env.name=SafetyHopperVelocity-v1 collector.total_frames=20000
 
-TorchRL's ClipPPOLoss on the advantage (A_r - λ A_c) / (1 + λ), GAE for reward and cost, λ
-from a DualVariable stepped on recent episode costs (algd_components.PPOLagLoss). Builders in
-utils.py, config in config.yaml, the loop shared with every recipe in algd_components/trainer.py.
+The same as ``algd-train algo=ppo_lag ...``.  The config is ``algd_components/conf/ppo_lag.yaml`` (presets)
+over the schema in ``algd_components/algorithms/``, which also holds the builders; the loop every
+algorithm shares is ``algd_components/training/loop.py`` (docs/recipes.md).
 """
-from __future__ import annotations
+import sys
 
-from pathlib import Path
-
+import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from algd_components.trainer import load_sibling, recipe_main, train_loop
+from algd_components import train
+from algd_components.cli import exit_on_config_error, precheck
 
-utils = load_sibling(__file__, "utils")  # this recipe's builders
 
-
-def train(cfg: DictConfig, run_dir: str | Path) -> dict:
-    """Train PPO-Lag as ``cfg`` says; write config.yaml, metrics.csv and checkpoint.pt to ``run_dir``."""
-    return train_loop(cfg, run_dir, utils.validate_ppo, utils.build_ppo_lag)
+@hydra.main(config_path="pkg://algd_components.conf", config_name="ppo_lag", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    with exit_on_config_error():  # a bad value: one line, exit status 2
+        train(cfg, HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":
-    recipe_main(__file__, utils.validate_ppo, utils.build_ppo_lag)
+    precheck("ppo_lag", sys.argv[1:])  # the same checks before Hydra creates a run folder
+    main()

@@ -1,25 +1,19 @@
-"""Shared helpers for the benchmarks: config composition, FLOP counting, matmul rate."""
+"""Measuring an update: FLOPs, dispatched ops (counted and timed one by one by wall clock),
+the matrix products alone, the machine's dense matmul rate and its CPU.
+
+What ``benchmarks/`` and docs/performance.md use; usable on any callable, e.g. one
+:func:`algd_components.updates.update_step` of your own loss.
+"""
 from __future__ import annotations
 
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-ROOT = Path(__file__).resolve().parents[1]
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-sys.path.insert(0, str(ROOT / "recipes" / "algd"))
-
-
-def compose_recipe_config(overrides):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(str(ROOT / "recipes" / "algd"), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
 
 
 class _NoModuleTracker:

@@ -1,0 +1,133 @@
+"""ALGD (and LGD, its standard-Lagrangian ablation): config schema and builders.
+
+The actor is a :class:`~algd_components.VESDEActor`; the loss :class:`~algd_components.ALGDLoss`
+(twin reward critic, cost ensemble, Monte-Carlo score target, dual variable).  The YAML
+presets ``algd=code`` (the authors' released code) and ``algd=paper`` (the paper's text)
+live in ``algd_components/conf/algd/``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import torch
+from omegaconf import DictConfig
+
+from ..actor import VESDEActor
+from ..compile import compile_modules
+from ..config import NetworkConfig, TrainConfig, checked, require, DualConfig
+from ..critics import EnsembleCostValue, TwinQValue
+from ..objectives import ALGDLoss
+from ..updates import ForeachSoftUpdate, GraphedUpdate
+from .base import Algorithm
+from .common import check_cost_weight_decay, check_dual, make_dual, make_lagrangian, pick_device
+
+__all__ = ["ALGDConfig", "ALGDNetworkConfig", "CompileConfig", "ALGDTrainConfig", "validate", "make_policy", "build"]
+
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+@dataclass
+class ALGDConfig:
+    """The ALGD node (paper Tables 3-4; presets ``algd=code`` / ``algd=paper``)."""
+
+    diffusion_steps: int = checked(5, ge=1, note="K")
+    sigma_min: float = checked(0.01, gt=0)
+    sigma_max: float = checked(1.0, gt=0)
+    mc_samples: int = checked(6, ge=1, note="N")
+    ensemble_size: int = checked(6, ge=1, note="M")
+    beta: float = checked(1.0, gt=0)
+    score_coef: float = checked(1.0, ge=0)
+    energy_coef: float = checked(0.0, ge=0)
+    cost_risk_coef: float = checked(0.0, ge=0, note="k in mean + k * std")
+    dual: DualConfig = field(default_factory=DualConfig)
+
+
+@dataclass
+class ALGDNetworkConfig(NetworkConfig):
+    actor_hidden: List[int] = checked(default_factory=lambda: [128, 128, 128], ge=1, min_len=1, note="score network")
+    time_embed_dim: int = checked(16, ge=1)
+
+
+@dataclass
+class CompileConfig:
+    compile: bool = False  # torch.compile the Monte-Carlo energy + action gradient
+    mode: Optional[str] = checked(None, choices=COMPILE_MODES)
+    cudagraphs: bool = False  # GPU only: replay each update as one CUDA graph
+
+
+@dataclass
+class ALGDTrainConfig(TrainConfig):
+    algd: ALGDConfig = field(default_factory=ALGDConfig)
+    network: ALGDNetworkConfig = field(default_factory=ALGDNetworkConfig)
+    compile: CompileConfig = field(default_factory=CompileConfig)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Checks across ``algd.*`` / ``compile.*`` keys (each key's own range is in the schema)."""
+    a = cfg.algd
+    require(a.sigma_max >= a.sigma_min, "algd.sigma_max", a.sigma_max, f"a number >= algd.sigma_min ({a.sigma_min})")
+    require(a.score_coef > 0 or a.energy_coef > 0, "algd.score_coef", a.score_coef,
+            "> 0 when algd.energy_coef is 0 (the actor must have a loss)")
+    check_dual(cfg, a.dual, "algd.dual")
+    check_cost_weight_decay(cfg)
+    c = cfg.compile
+    if c.cudagraphs:
+        device = pick_device(cfg.network.device)
+        require(device.type == "cuda", "compile.cudagraphs", c.cudagraphs,
+                f"false on {device} (CUDA graphs record GPU kernels; use network.device=cuda on a GPU machine)")
+        require(c.mode != "reduce-overhead", "compile.mode", c.mode,
+                "not 'reduce-overhead' with compile.cudagraphs=true (the whole update is already one CUDA graph)")
+        require(cfg.system.autocast is None, "system.autocast", cfg.system.autocast,
+                "null with compile.cudagraphs=true (autocast's weight-cast cache does not survive graph replay)")
+
+
+def make_policy(cfg: DictConfig, obs_dim: int, action_spec) -> VESDEActor:
+    a, n = cfg.algd, cfg.network
+    return VESDEActor(
+        obs_dim, action_spec.shape[-1], action_spec=action_spec, num_steps=a.diffusion_steps,
+        sigma_min=a.sigma_min, sigma_max=a.sigma_max, num_cells=list(n.actor_hidden), time_embed_dim=n.time_embed_dim,
+    )
+
+
+def make_modules(cfg: DictConfig, obs_dim: int, action_spec, device):
+    """Actor, twin reward critic and cost ensemble, on ``device``."""
+    act_dim = action_spec.shape[-1]
+    a, n = cfg.algd, cfg.network
+    actor = make_policy(cfg, obs_dim, action_spec)
+    qvalue = TwinQValue(obs_dim, act_dim, num_cells=list(n.critic_hidden))
+    cost = EnsembleCostValue(obs_dim, act_dim, num_members=a.ensemble_size, num_cells=list(n.critic_hidden),
+                             risk_coef=a.cost_risk_coef)
+    return actor.to(device), qvalue.to(device), cost.to(device)
+
+
+def make_loss(cfg: DictConfig, actor, qvalue, cost, h: float, device):
+    """:class:`ALGDLoss` with its dual variable, and the target-network updater."""
+    a = cfg.algd
+    loss = ALGDLoss(
+        actor, qvalue, cost, make_lagrangian(cfg), make_dual(a.dual, device), h,
+        num_samples=a.mc_samples, beta=float(a.beta), gamma=cfg.optim.gamma, cost_gamma=cfg.optim.cost_gamma,
+        score_coef=float(a.score_coef), energy_coef=float(a.energy_coef), dual_source=a.dual.source,
+    )
+    return loss, ForeachSoftUpdate(loss, eps=cfg.optim.target_update_polyak)
+
+
+def make_optimizers(cfg: DictConfig, actor, qvalue, cost) -> dict[str, torch.optim.Optimizer]:
+    o = cfg.optim
+    # capturable: Adam keeps its step count on the device, as a CUDA graph needs
+    kw = {"fused": True, "capturable": bool(cfg.compile.cudagraphs)}
+    return {
+        "actor": torch.optim.Adam(actor.parameters(), lr=o.lr, **kw),
+        "qvalue": torch.optim.Adam(qvalue.parameters(), lr=o.lr, **kw),
+        "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=list(o.cost_weight_decay)), lr=o.cost_lr, **kw),
+    }
+
+
+def build(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> Algorithm:
+    actor, qvalue, cost = make_modules(cfg, obs_dim, action_spec, device)
+    loss, target_updater = make_loss(cfg, actor, qvalue, cost, h, device)
+    if cfg.compile.compile:
+        compile_modules(loss, mode=cfg.compile.mode)
+    optimizers = make_optimizers(cfg, actor, qvalue, cost)
+    update = GraphedUpdate(loss, optimizers, target_updater) if cfg.compile.cudagraphs else None
+    return Algorithm(actor, loss, target_updater, optimizers, update=update)

@@ -1,0 +1,106 @@
+"""SAC-Lag, SAC-AugLag and CAL: TorchRL's TanhNormal actor and Q critic with
+:class:`~algd_components.SACLagLoss`.
+
+SAC-Lag and SAC-AugLag differ only in the Lagrangian; CAL (Wu et al. 2024) is the same loss
+with a UCB cost estimate (``sac.cost_risk_coef``), the rectified multiplier
+(``sac.rectification_coef``) and the log-λ Adam dual step — its preset is
+``algd_components/conf/cal.yaml`` and docs/recipes.md says what each value follows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List
+
+import torch
+from omegaconf import DictConfig
+from tensordict.nn import NormalParamExtractor, TensorDictModule
+from torchrl.data import Bounded
+from torchrl.modules import MLP, ProbabilisticActor, TanhNormal, ValueOperator
+
+from ..baselines import SACLagLoss
+from ..config import DualConfig, TrainConfig, checked, require
+from ..critics import EnsembleCostValue
+from ..updates import ForeachSoftUpdate
+from .base import Algorithm
+from .common import check_cost_weight_decay, check_dual, make_dual, make_lagrangian
+
+__all__ = ["SACConfig", "SACTrainConfig", "validate", "validate_cal", "make_policy", "build", "action_bounds",
+           "tanh_normal_actor"]
+
+
+@dataclass
+class SACConfig:
+    ensemble_size: int = checked(6, ge=1, note="M cost critics")
+    cost_risk_coef: float = checked(0.0, ge=0, note="k in mean + k * std")
+    rectification_coef: float = checked(0.0, ge=0, note="CAL's c; 0 turns the rectification off")
+    actor_hidden: List[int] = checked(default_factory=lambda: [256, 256], ge=1, min_len=1)
+    alpha_init: float = checked(1.0, gt=0)
+    dual: DualConfig = field(default_factory=DualConfig)
+
+
+@dataclass
+class SACTrainConfig(TrainConfig):
+    sac: SACConfig = field(default_factory=SACConfig)
+
+
+def validate(cfg: DictConfig) -> None:
+    check_dual(cfg, cfg.sac.dual, "sac.dual")
+    check_cost_weight_decay(cfg)
+
+
+def validate_cal(cfg: DictConfig) -> None:
+    """What makes a SAC config CAL rather than SAC-Lag."""
+    validate(cfg)
+    s = cfg.sac
+    require(s.rectification_coef > 0, "sac.rectification_coef", s.rectification_coef,
+            "a number > 0 for CAL (0 is SAC-Lag: use algo=sac_lag)")
+    require(cfg.lagrangian.get("name") == "standard", "lagrangian", cfg.lagrangian.get("name", cfg.lagrangian),
+            "'standard' for CAL (the rectified multiplier already is the augmented-Lagrangian gradient)")
+
+
+def action_bounds(action_spec, act_dim: int) -> Bounded:
+    """A per-row action box: a batched env's spec is ``[n_envs, d]`` with identical rows."""
+    low = action_spec.space.low.reshape(-1, act_dim)[0]
+    high = action_spec.space.high.reshape(-1, act_dim)[0]
+    return Bounded(low=low, high=high, shape=(act_dim,))
+
+
+def tanh_normal_actor(net, bounds: Bounded, **kwargs) -> ProbabilisticActor:
+    # TanhNormal squashes to [-1, 1] unless told the bounds (the spec alone does not tell it)
+    return ProbabilisticActor(
+        TensorDictModule(net, in_keys=["observation"], out_keys=["loc", "scale"]),
+        in_keys=["loc", "scale"], spec=bounds, distribution_class=TanhNormal,
+        distribution_kwargs={"low": bounds.space.low, "high": bounds.space.high}, **kwargs,
+    )
+
+
+def make_policy(cfg: DictConfig, obs_dim: int, action_spec) -> ProbabilisticActor:
+    act_dim = action_spec.shape[-1]
+    net = torch.nn.Sequential(
+        MLP(in_features=obs_dim, out_features=2 * act_dim, num_cells=list(cfg.sac.actor_hidden)),
+        NormalParamExtractor(),
+    )
+    return tanh_normal_actor(net, action_bounds(action_spec, act_dim))
+
+
+def build(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> Algorithm:
+    act_dim = action_spec.shape[-1]
+    s, o = cfg.sac, cfg.optim
+    actor = make_policy(cfg, obs_dim, action_spec).to(device)
+    qvalue = ValueOperator(
+        MLP(in_features=obs_dim + act_dim, out_features=1, num_cells=list(cfg.network.critic_hidden)),
+        in_keys=["observation", "action"],
+    ).to(device)
+    cost = EnsembleCostValue(obs_dim, act_dim, num_members=s.ensemble_size, num_cells=list(cfg.network.critic_hidden),
+                             risk_coef=s.cost_risk_coef).to(device)
+    loss = SACLagLoss(actor, qvalue, cost, make_lagrangian(cfg), make_dual(s.dual, device), h, cost_gamma=o.cost_gamma,
+                      dual_source=s.dual.source, rectification_coef=float(s.rectification_coef),
+                      alpha_init=float(s.alpha_init))
+    loss.make_value_estimator(gamma=o.gamma)
+    optimizers = {
+        "actor": torch.optim.Adam(loss.actor_network_params.values(True, True), lr=o.lr),
+        "qvalue": torch.optim.Adam(loss.qvalue_network_params.values(True, True), lr=o.lr),
+        "alpha": torch.optim.Adam([loss.log_alpha], lr=o.lr),
+        "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=list(o.cost_weight_decay)), lr=o.cost_lr),
+    }
+    return Algorithm(actor, loss, ForeachSoftUpdate(loss, eps=o.target_update_polyak), optimizers)

@@ -1,0 +1,97 @@
+"""``algd-train``: train any registered algorithm from the command line, from any folder.
+
+    algd-train algo=algd env.name=SafetyHopperVelocity-v1 collector.total_frames=20000
+    algd-train algo=sac_lag -m env.seed=0,1,2          # a Hydra multirun
+    algd-train resume=outputs/algd/2026-12-02_01-00-00 collector.total_frames=200000
+
+``algo=`` picks the algorithm (default ``algd``; with ``resume=`` the checkpoint's); every
+other argument is a Hydra override of that algorithm's config.  A bad value ends the
+command with one ``error:`` line and exit status 2 before anything is written.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import yaml
+
+from .config import ConfigError, compose_config
+
+__all__ = ["train_main", "precheck", "exit_on_config_error", "hydra_task"]
+
+CONFIG_PATH = "pkg://algd_components.conf"
+
+
+@contextlib.contextmanager
+def exit_on_config_error():
+    """A :class:`ConfigError` inside the block ends the process: one line, exit status 2."""
+    try:
+        yield
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _is_hydra_arg(arg: str) -> bool:
+    return arg.startswith("-") or arg.lstrip("+~").startswith(("hydra.", "hydra/"))
+
+
+def _algo_of(overrides: list[str]) -> str:
+    for o in overrides:
+        if o.startswith("algo="):
+            return o.split("=", 1)[1]
+    for o in overrides:  # resume=RUN: the run's own algorithm
+        if o.startswith("resume="):
+            config = Path(o.split("=", 1)[1]).expanduser()
+            config = (config if config.is_dir() else config.parent) / "config.yaml"
+            if config.is_file():
+                algo = (yaml.safe_load(config.read_text()) or {}).get("algo")
+                if algo:
+                    return algo
+    return "algd"
+
+
+def precheck(algo: str, argv: list[str]) -> None:
+    """Compose and check the config ``argv`` asks for (and, with ``resume=``, the
+    checkpoint it names) so a bad value ends with one line before Hydra creates a run
+    folder.  Sweeps (``-m``) are checked per job instead."""
+    if "-m" in argv or "--multirun" in argv:
+        return
+    from . import algorithms
+    from .training.loop import resolve_run
+
+    with exit_on_config_error():
+        cfg = compose_config(algo, [a for a in argv if not _is_hydra_arg(a)])
+        if cfg.resume:
+            algorithms.validate(resolve_run(cfg, ".")[0])
+
+
+def hydra_task(cfg) -> None:
+    """What a Hydra job runs: :func:`algd_components.train` into Hydra's output folder."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from .training import train
+
+    with exit_on_config_error():
+        train(cfg, HydraConfig.get().runtime.output_dir)
+
+
+def train_main(argv: list[str] | None = None) -> None:
+    """The ``algd-train`` console script."""
+    import hydra
+
+    from . import algorithms
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    algo = _algo_of(argv)
+    with exit_on_config_error():
+        spec = algorithms.get(algo)
+    precheck(algo, argv)
+    args = [*spec.overrides, f"algo={algo}", *(a for a in argv if not a.startswith("algo="))]
+    sys.argv = [sys.argv[0], *args]
+    hydra.main(config_path=CONFIG_PATH, config_name=spec.config, version_base="1.3")(hydra_task)()
+
+
+if __name__ == "__main__":
+    train_main()

@@ -1,0 +1,183 @@
+"""The training loop every algorithm shares.
+
+:func:`train` builds what the config names — envs, the algorithm (through the registry),
+TorchRL ``Collector``, replay buffer — then collects, learns, evaluates and checkpoints
+until ``collector.total_frames``.  Off-policy algorithms store every batch in the replay
+buffer and do ``utd_ratio`` updates per frame; on-policy ones set ``Algorithm.learn``.
+"""
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import tqdm
+from omegaconf import DictConfig, OmegaConf
+
+from .. import algorithms
+from ..allocator import retain_freed_memory
+from ..config import ConfigError, require
+from ..precision import float32_matmul_precision, update_autocast
+from .checkpoints import (atomic_save_text, resolve_checkpoint, restore_checkpoint, save_checkpoint, save_policy)
+from .factories import make_collector, make_envs, make_replay_buffer, train_env_factory
+from .metrics import LOSS_COLUMNS, EpisodeTracker, MetricsCSV, evaluate, log_scalars, make_logger
+from ..updates import update_step
+
+__all__ = ["RunState", "train", "resolve_run"]
+
+
+@dataclass
+class RunState:
+    """The counters a checkpoint carries."""
+
+    frames: int = 0
+    updates: int = 0
+    wall_time_s: float = 0.0
+    last_losses: dict = field(default_factory=dict)  # the last update's scalar outputs
+
+
+@dataclass
+class Window:
+    """Throughput since the last evaluation row."""
+
+    start: float = field(default_factory=time.time)
+    frames: int = 0
+    updates: int = 0
+    update_s: float = 0.0
+
+    def rates(self) -> dict:
+        elapsed = time.time() - self.start
+        return {
+            "updates_per_s": self.updates / self.update_s if self.update_s else None,
+            "frames_per_s": self.frames / elapsed,
+            "update_time_fraction": self.update_s / elapsed,
+        }
+
+
+def _load_checkpoint(resume: str) -> tuple[dict, Path]:
+    path = resolve_checkpoint(resume)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise ConfigError(f"resume={resume!r}: {path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
+    missing = [k for k in ("config", "state", "loss", "optimizers") if not (isinstance(ckpt, dict) and k in ckpt)]
+    if missing:
+        raise ConfigError(f"resume={resume!r}: {path} is not a training checkpoint of this package (no {missing})")
+    return ckpt, path
+
+
+def resolve_run(cfg: DictConfig, run_dir) -> tuple[DictConfig, dict | None, Path]:
+    """``(cfg, checkpoint or None, run_dir)``.  On resume: the checkpoint's config (keys it
+    lacks, added since it was written, from ``cfg``), ``cfg``'s ``collector.total_frames``,
+    and the checkpoint's folder."""
+    if not cfg.resume:
+        return cfg, None, Path(run_dir)
+    ckpt, path = _load_checkpoint(cfg.resume)
+    saved = ckpt["config"]
+    saved_algo = saved.get("algo", cfg.algo)
+    require(saved_algo == cfg.algo, "resume", cfg.resume,
+            f"a checkpoint of algo={cfg.algo!r}; this one is of algo={saved_algo!r} (resume it with algd-train algo={saved_algo})")
+    total = cfg.collector.total_frames
+    try:
+        merged = OmegaConf.merge(cfg, {k: v for k, v in saved.items() if k != "lagrangian"})
+    except Exception as err:
+        raise ConfigError(f"resume={cfg.resume!r}: the checkpoint's config does not fit this version's schema "
+                          f"({str(err).splitlines()[0]})") from None
+    merged.lagrangian = saved.get("lagrangian", cfg.lagrangian)  # whole: its keys depend on the class it builds
+    merged.collector.total_frames = total
+    merged.resume = cfg.resume
+    frames = ckpt["state"]["frames"]
+    require(isinstance(total, int) and total > frames, "collector.total_frames", total,
+            f"an integer above the checkpoint's {frames} frames when resuming")
+    return merged, ckpt, path.parent
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> dict:
+    """Train the algorithm ``cfg.algo`` names as ``cfg`` says; write config.yaml,
+    metrics.csv, checkpoint.pt and policy.pt to ``run_dir``.  Returns the final counters.
+
+    With ``cfg.resume`` set, everything but ``collector.total_frames`` comes from the
+    checkpoint and the run continues in the checkpoint's directory.
+    """
+    cfg, ckpt, run_dir = resolve_run(cfg, run_dir)
+    spec = algorithms.get(cfg.algo)
+    algorithms.validate(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.system.retain_freed_memory:
+        retain_freed_memory()
+    device = algorithms.common.pick_device(cfg.network.device)
+    torch.manual_seed(cfg.env.seed)
+    train_env, eval_env, task, max_steps, h = make_envs(cfg)
+    obs_dim, action_spec = train_env.observation_spec["observation"].shape[-1], train_env.action_spec
+    algo = spec.build(cfg, obs_dim, action_spec, h, device)
+    loss, optimizers = algo.loss, algo.optimizers
+    replay_buffer = make_replay_buffer(cfg, device)
+    episodes = EpisodeTracker()
+    state = RunState(**restore_checkpoint(ckpt, loss, optimizers, replay_buffer, episodes)) if ckpt else RunState()
+    atomic_save_text(OmegaConf.to_yaml(cfg, resolve=True), run_dir / ("config_resumed.yaml" if ckpt else "config.yaml"))
+    metrics = MetricsCSV(run_dir / "metrics.csv", resume_frames=state.frames if ckpt else None)
+    logger = make_logger(cfg.logger.backend, run_dir, cfg.logger.exp_name)
+    if cfg.collector.async_collection:
+        train_env.close()  # the worker builds its own
+        collector = make_collector(cfg, None, algo.policy, device, state.frames, train_env_factory(cfg, task.name, max_steps))
+    else:
+        collector = make_collector(cfg, train_env, algo.policy, device, state.frames)
+    episode_limit = cfg.env.cost_limit if cfg.env.cost_limit is not None else task.cost_limit
+    one_update = algo.update or functools.partial(update_step, loss, optimizers, algo.target_updater)
+
+    def learn_off_policy(data, **dual_kwargs):
+        """``utd_ratio`` updates per new frame from the replay buffer, once past the random frames."""
+        replay_buffer.extend(data.reshape(-1))
+        if state.frames < cfg.collector.init_random_frames:
+            return None, 0
+        n = max(1, round(data.numel() * cfg.optim.utd_ratio))
+        for _ in range(n):
+            loss_td = one_update(replay_buffer.sample(), **dual_kwargs)
+        return loss_td, n
+
+    learn = algo.learn or learn_off_policy
+    every = lambda n: (state.frames // n + 1) * n  # noqa: E731  next multiple of n
+    next_eval, next_ckpt = every(cfg.logger.eval_iter), every(cfg.checkpoint.interval)
+    window = Window()
+    run_start = time.time() - state.wall_time_s
+    pbar = tqdm.tqdm(total=cfg.collector.total_frames, initial=state.frames, disable=not cfg.progress_bar, unit="frame")
+    try:
+        for data in collector:
+            episodes.update(data)
+            state.frames += data.numel()
+            window.frames += data.numel()
+            pbar.update(data.numel())
+            t0 = time.time()
+            with float32_matmul_precision(cfg.system.float32_matmul_precision), update_autocast(device, cfg.system.autocast):
+                loss_td, n = learn(data, episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit)
+            if n:
+                window.updates += n
+                state.updates += n
+                window.update_s += time.time() - t0
+                state.last_losses = {k: v.item() for k, v in loss_td.items() if v.numel() == 1}
+            collector.update_policy_weights_()
+            state.wall_time_s = time.time() - run_start
+            done = state.frames >= cfg.collector.total_frames
+            if state.frames >= next_eval or done:
+                next_eval = every(cfg.logger.eval_iter)
+                eval_env.set_seed(cfg.env.seed + 10_000 + state.frames)  # evaluation independent of history
+                row = {"frames": state.frames,
+                       **evaluate(eval_env, algo.policy, cfg.logger.eval_episodes, max_steps, cfg.optim.cost_gamma),
+                       "train_episode_return": episodes.mean_return, "train_episode_cost": episodes.mean_cost,
+                       "lambda": float(loss.dual.value), **{k: state.last_losses.get(k) for k in LOSS_COLUMNS}, "updates": state.updates,
+                       **window.rates(), "wall_time_s": state.wall_time_s}
+                metrics.write(row)
+                log_scalars(logger, row)
+                pbar.set_postfix(ret=f"{row['eval_return']:.1f}", cost=f"{row['eval_cost']:.1f}", lam=f"{row['lambda']:.3g}")
+                window = Window()
+            if state.frames >= next_ckpt or done:
+                next_ckpt = every(cfg.checkpoint.interval)
+                save_checkpoint(run_dir, cfg, loss, optimizers, replay_buffer, episodes, asdict(state))
+                save_policy(run_dir, cfg, algo.policy, obs_dim, action_spec, state.frames)
+    finally:  # worker processes of a ParallelEnv must not outlive an error
+        pbar.close()
+        collector.shutdown()
+        eval_env.close()
+    return asdict(state)

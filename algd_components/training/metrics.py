@@ -1,0 +1,159 @@
+"""What a run reports: ``metrics.csv`` (one row per evaluation, one list of columns), the
+training-episode tracker, deterministic evaluation episodes, and TorchRL loggers."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from collections import deque
+from numbers import Number
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+from tensordict import TensorDictBase
+from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+from ..config import ConfigError
+
+__all__ = ["METRIC_COLUMNS", "LOSS_COLUMNS", "MetricsCSV", "EpisodeTracker", "run_episodes", "evaluate",
+           "make_logger", "log_scalars"]
+
+# the last update's scalars written to metrics.csv (those a loss does not produce stay empty)
+LOSS_COLUMNS = ("loss_qvalue", "loss_cost", "loss_actor", "score_loss", "energy", "cost_estimate_batch",
+                "cost_estimate_policy", "loss_objective", "loss_critic")
+METRIC_COLUMNS = [
+    "frames",
+    "eval_return",
+    "eval_cost",
+    "eval_discounted_cost",
+    "train_episode_return",
+    "train_episode_cost",
+    "lambda",
+    *LOSS_COLUMNS,
+    "updates",
+    "updates_per_s",
+    "frames_per_s",
+    "update_time_fraction",
+    "wall_time_s",
+]
+TIME_COLUMNS = ("updates_per_s", "frames_per_s", "update_time_fraction", "wall_time_s")
+
+
+@torch.no_grad()
+def run_episodes(env, policy, num_episodes: int, max_steps: int, gamma: float,
+                 exploration: ExplorationType = ExplorationType.DETERMINISTIC) -> list[dict[str, float]]:
+    """``num_episodes`` episodes of ``policy`` on ``env`` (deterministic by default), each as
+    ``{"return", "cost", "discounted_cost", "length"}``; the discounted cost is
+    ``Σ_t γ^t c_t``, what the paper reports on the continuous velocity tasks."""
+    episodes = []
+    with set_exploration_type(exploration):
+        for _ in range(num_episodes):
+            td = env.rollout(max_steps, policy, break_when_any_done=True, auto_cast_to_device=True)
+            r = td["next", "reward"].flatten().double()
+            c = td["next", "cost"].flatten().double()
+            discount = gamma ** torch.arange(c.numel(), dtype=torch.float64)
+            episodes.append({"return": r.sum().item(), "cost": c.sum().item(),
+                             "discounted_cost": (discount * c).sum().item(), "length": int(c.numel())})
+    return episodes
+
+
+def evaluate(env, policy, num_episodes: int, max_steps: int, gamma: float) -> dict[str, float]:
+    """Deterministic episodes; the mean return, episode cost and discounted cost as
+    ``metrics.csv``'s ``eval_*`` columns."""
+    episodes = run_episodes(env, policy, num_episodes, max_steps, gamma)
+    return {
+        "eval_return": float(np.mean([e["return"] for e in episodes])),
+        "eval_cost": float(np.mean([e["cost"] for e in episodes])),
+        "eval_discounted_cost": float(np.mean([e["discounted_cost"] for e in episodes])),
+    }
+
+
+class EpisodeTracker:
+    """Return and cost of the most recent finished training episodes."""
+
+    def __init__(self, window: int = 10):
+        self.returns: deque[float] = deque(maxlen=window)
+        self.costs: deque[float] = deque(maxlen=window)
+
+    def update(self, data: TensorDictBase) -> None:
+        done = data["next", "done"].reshape(-1)
+        if done.any():
+            self.returns.extend(data["next", "episode_reward"].reshape(-1)[done].tolist())
+            self.costs.extend(data["next", "episode_cost"].reshape(-1)[done].tolist())
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.returns)) if self.returns else math.nan
+
+    @property
+    def mean_cost(self) -> float | None:
+        return float(np.mean(self.costs)) if self.costs else None
+
+    def state_dict(self) -> dict:
+        return {"returns": list(self.returns), "costs": list(self.costs)}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.returns.clear()
+        self.returns.extend(state["returns"])
+        self.costs.clear()
+        self.costs.extend(state["costs"])
+
+
+class MetricsCSV:
+    """``metrics.csv``: one row per evaluation, appended and flushed row by row.
+
+    On resume, rows past the checkpoint's frame count (written after the last checkpoint
+    of a killed run) are dropped so the file describes one consistent run.
+    """
+
+    def __init__(self, path: str | Path, columns: Iterable[str] = METRIC_COLUMNS, resume_frames: int | None = None):
+        self.path = Path(path)
+        self.columns = list(columns)
+        if resume_frames is not None and self.path.exists():
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(float(r["frames"])) <= resume_frames]
+            self._rewrite(rows)
+        elif not self.path.exists():
+            self._rewrite([])
+
+    def _rewrite(self, rows):
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".metrics", suffix=".tmp")
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.path)
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore").writerow(
+                {k: ("" if v is None else v) for k, v in row.items()}
+            )
+
+
+def make_logger(backend: str, run_dir: Path, exp_name: str):
+    """A TorchRL logger writing under ``run_dir/logs`` (None for backend '')."""
+    if not backend:
+        return None
+    from torchrl.record.loggers import get_logger
+
+    try:
+        return get_logger(backend, logger_name=str(Path(run_dir) / "logs"), experiment_name=exp_name)
+    except ImportError as err:
+        raise ConfigError(f"logger.backend={backend!r} needs a package that is not installed ({err}); use 'csv'") from None
+
+
+def _finite_number(x) -> bool:
+    return isinstance(x, Number) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def log_scalars(logger, row: Mapping[str, Any]) -> None:
+    if logger is None:
+        return
+    for k, v in row.items():
+        if k != "frames" and v is not None and _finite_number(v):
+            logger.log_scalar(k, v, step=row["frames"])

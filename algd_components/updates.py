@@ -1,0 +1,139 @@
+"""How one round of learning runs: a gradient update, the target-network update, the
+on-policy epochs, and the CUDA-graph replay of an update.
+
+TorchRL has the pieces (``SoftUpdate``, the losses); what is written here is the order in
+which an update calls them, shared by every algorithm (docs/recipes.md, "What one iteration
+does").  Measured costs of each choice are in docs/performance.md.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Mapping
+
+import torch
+from tensordict import TensorDictBase
+from torchrl.objectives import SoftUpdate
+
+__all__ = ["update_step", "ForeachSoftUpdate", "GraphedUpdate", "OnPolicyUpdate"]
+
+
+def update_step(loss, optimizers: Mapping[str, torch.optim.Optimizer], target_updater, batch: TensorDictBase, *,
+                max_grad_norm: float | None = None, step_dual: bool = True, **dual_kwargs) -> TensorDictBase:
+    """One gradient update as every algorithm does it.
+
+    ``loss(batch)`` → backward of the sum of its ``loss_*`` entries (the losses keep their
+    parameter sets disjoint, so one backward serves every optimiser) → the gradient norm over
+    all optimised parameters clipped to ``max_grad_norm`` (when given) → each optimiser
+    steps → ``target_updater.step()`` (when given) → ``loss.step_dual(loss_td, **dual_kwargs)``
+    when ``step_dual`` and the loss has a dual variable (on-policy learning steps λ once per
+    rollout instead).  Returns the detached loss tensordict.
+    """
+    loss_td = loss(batch)
+    for opt in optimizers.values():
+        opt.zero_grad(set_to_none=True)
+    sum(v for k, v in loss_td.items() if k.startswith("loss_")).backward()
+    if max_grad_norm:
+        params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"]]
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    for opt in optimizers.values():
+        opt.step()
+    if target_updater is not None:
+        target_updater.step()
+    if step_dual and hasattr(loss, "step_dual"):
+        loss.step_dual(loss_td, **dual_kwargs)
+    return loss_td.detach()
+
+
+class ForeachSoftUpdate(SoftUpdate):
+    """TorchRL's :class:`~torchrl.objectives.SoftUpdate` (Polyak averaging,
+    ``θ' ← θ' + (1 - eps)(θ - θ')``) stepping every target tensor with one
+    ``torch._foreach_lerp_`` call.
+
+    Same constructor, rule, checks and state as ``SoftUpdate``, and bitwise the same result
+    (tested).  Why it exists: ``SoftUpdate.step`` lerps network by network through
+    TensorDict ``.data`` views built anew on every call, which costs several times more
+    host time per update (docs/performance.md, "Host overheads").
+    """
+
+    def step(self) -> None:
+        if not self.initialized:
+            return super().step()  # SoftUpdate's own error
+        for name in self._target_names:  # as SoftUpdate does: lets the loss see its targets are used
+            getattr(self.loss_module, name)
+        sources, targets = [], []  # the tensors SoftUpdate itself would step, in its pairing
+        for key, source in self._sources.items(True, True):
+            key = key if isinstance(key, tuple) else (key,)
+            target = self._targets.get(("target_" + key[0], *key[1:]))
+            if target.requires_grad:
+                raise RuntimeError("the target parameter is part of a graph.")
+            sources.append(source.data)
+            targets.append(target.data)
+        torch._foreach_lerp_(targets, sources, 1 - self.eps)
+
+
+class GraphedUpdate:
+    """:func:`update_step` replayed as one CUDA graph (``compile.cudagraphs=true`` on a GPU).
+
+    Why: an eager update dispatches on the order of a thousand aten ops, each a kernel launch
+    on a GPU, so the GPU waits on the host; captured once, the whole update replays with one
+    launch (docs/performance.md, "GPU").
+
+    Everything but the dual step — losses, backward, optimiser steps, target-network
+    update — is captured by TensorDict's :class:`~tensordict.nn.CudaGraphModule` (TorchRL's
+    own recipes use it the same way) after ``warmup`` eager calls, and replayed from then
+    on.  The dual step runs eagerly after each replay: its ``episode`` source reads a number
+    from the host.  λ is a device buffer updated in place, so the replayed loss reads its
+    current value.  Capture requires (checked by tests/test_cuda.py): no host syncs inside the
+    update, optimisers built with ``capturable=True``, the batch on the graph's device (only
+    ``loss.in_keys`` are copied into the graph's static inputs).  Without CUDA the module runs
+    the update as is (TensorDict's documented fallback); the ALGD config refuses
+    ``compile.cudagraphs=true`` there instead.
+    """
+
+    def __init__(self, loss, optimizers: Mapping[str, torch.optim.Optimizer], target_updater, *,
+                 warmup: int = 5, max_grad_norm: float | None = None):
+        from tensordict.nn import CudaGraphModule
+
+        self.loss = loss
+        self.in_keys = list(loss.in_keys)
+
+        def update(batch: TensorDictBase) -> TensorDictBase:
+            return update_step(loss, optimizers, target_updater, batch, max_grad_norm=max_grad_norm, step_dual=False)
+
+        with warnings.catch_warnings():
+            # only its "no CUDA here, passing through" notice (the config checks the device);
+            # its other notices (e.g. that it takes TensorDicts out of PyTree, process-wide) still show
+            warnings.filterwarnings("ignore", message="This module is instantiated on a machine without CUDA",
+                                    category=UserWarning)
+            self.graphed = CudaGraphModule(update, in_keys=[], out_keys=[], warmup=warmup)
+
+    def __call__(self, batch: TensorDictBase, **dual_kwargs) -> TensorDictBase:
+        loss_td = self.graphed(batch.select(*self.in_keys))
+        if hasattr(self.loss, "step_dual"):
+            self.loss.step_dual(loss_td, **dual_kwargs)
+        return loss_td
+
+
+class OnPolicyUpdate:
+    """On-policy learning from one collected batch, as TorchRL's PPO recipes do it.
+
+    One dual step on the recent training episodes' mean cost (before the policy moves, as
+    OmniSafe's PPO-Lag), ``loss.compute_advantages(batch)`` (no gradient), then ``epochs``
+    passes over the batch in shuffled minibatches, each an :func:`update_step` without a
+    dual step.  Returns ``(last loss tensordict, number of updates)``.
+    """
+
+    def __init__(self, loss, optimizers: dict, epochs: int, minibatch_size: int, max_grad_norm: float | None):
+        self.loss, self.optimizers = loss, optimizers
+        self.epochs, self.minibatch_size, self.max_grad_norm = epochs, minibatch_size, max_grad_norm
+
+    def __call__(self, batch, episode_cost: float | None = None, episode_cost_limit: float | None = None):
+        self.loss.step_dual(None, episode_cost, episode_cost_limit)
+        flat = self.loss.compute_advantages(batch).reshape(-1)
+        n = 0
+        for _ in range(self.epochs):
+            for idx in torch.randperm(flat.numel(), device=flat.device).split(self.minibatch_size):
+                loss_td = update_step(self.loss, self.optimizers, None, flat[idx],
+                                      max_grad_norm=self.max_grad_norm, step_dual=False)
+                n += 1
+        return loss_td, n
