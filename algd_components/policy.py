@@ -2,6 +2,7 @@
 TorchRL policy that acts with ``env.rollout`` — no training env, no checkpoint, no loss."""
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import torch
@@ -52,8 +53,9 @@ def read_policy_file(source: str | Path) -> dict:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ConfigError(f"{str(path)!r} is not a policy file of this package ({type(err).__name__}: "
-                          f"{str(err).splitlines()[0] if str(err) else ''})") from None
+        why = ("it holds more than tensors and plain values; for a training checkpoint give its run folder"
+               if zipfile.is_zipfile(path) else "not a file torch.save wrote")
+        raise ConfigError(f"{str(path)!r} is not a policy file of this package ({why})") from None
     if not (isinstance(blob, dict) and blob.get("format") == POLICY_FORMAT):
         raise ConfigError(f"{str(path)!r} is not a policy file of this package (format {POLICY_FORMAT!r} expected)")
     return blob
