@@ -1,20 +1,18 @@
 """Keep freed tensor memory inside the process (glibc ``mallopt``).
 
 Why: glibc's ``malloc`` serves large requests (here: every activation of the critics on
-the ``N·B`` Monte-Carlo actions, ``[M, N·B, 256]`` floats ≈ 9 MB) with fresh ``mmap``
-pages and returns them to the kernel on ``free``.  The next update asks for them again,
-and the kernel zero-fills every 4 KiB page on first touch: about 15,000-17,000 page faults
-and 22-30 ms of system time per ALGD update at the paper configuration on this project's CPU
-machine (``docs/performance.md``), on top of ~50 ms of user time.  Raising the
+the ``N·B`` Monte-Carlo actions, ``[M, N·B, 256]`` floats) with fresh ``mmap`` pages and
+returns them to the kernel on ``free``.  The next update asks for them again, and the kernel
+zero-fills every 4 KiB page on first touch: thousands of page faults and a large share of
+system time per ALGD update (measured in docs/performance.md, "Keeping freed memory in the process").  Raising the
 ``mmap`` and trim thresholds makes ``free`` keep those pages in the heap, so the next
 update reuses them without faults.  PyTorch's CUDA allocator already caches device
 memory; this is the CPU counterpart for the host heap.
 
 The cost is memory held between updates: the process stays at its high-water mark instead
-of shrinking after each update; the mark itself does not rise (peak RSS about 825 MB for the
-update benchmark at the paper configuration, with and without this setting).  The setting
-is process-wide and cannot be undone, so recipes apply it once at start
-(``system.retain_freed_memory``).
+of shrinking after each update (the mark itself does not rise; measured in the same docs
+section).  The setting is process-wide and cannot be undone, so training applies it once at
+start (``system.retain_freed_memory``).
 """
 from __future__ import annotations
 

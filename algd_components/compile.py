@@ -11,8 +11,8 @@ def compile_modules(loss, mode: str | None = None) -> None:
 
     Works on an :class:`~algd_components.ALGDLoss` (through its ``score_loss``) or an
     :class:`~algd_components.AugLagScoreTarget`.  That pass — the critics on the ``N·B``
-    sampled actions, forward and backward to the actions — is about half of an update's
-    time; compiled as one graph (:func:`algd_components.functional.energy_and_action_grad`),
+    sampled actions, forward and backward to the actions — is the largest share of an
+    update; compiled as one graph (:func:`algd_components.functional.energy_and_action_grad`),
     inductor fuses its element-wise work (docs/performance.md has the measured effect).
     The noise is still drawn eagerly, so a seed gives the same draws with and without
     compilation; the values agree to float rounding.  ``mode="reduce-overhead"`` asks for

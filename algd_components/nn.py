@@ -40,7 +40,7 @@ class EnsembleLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``[N, in]`` (shared by all members) or ``[M, N, in]`` → ``[M, N, out]``."""
         if x.dim() == 2:
-            # an explicit expand + bmm: matmul's 2-D @ 3-D path back-propagates ~2x slower
+            # an explicit expand + bmm: matmul's 2-D @ 3-D path back-propagates more slowly
             x = x.expand(self.num_members, *x.shape)
         return torch.baddbmm(self.bias, x, self.weight)
 

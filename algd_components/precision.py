@@ -7,8 +7,8 @@ Two different levers, both off by default (the recipes train in float32):
   ``mm``/``bmm``/``addmm`` may run at lower precision with float32 accumulation.  It is
   ``torch.set_float32_matmul_precision`` scoped to a ``with`` block: ``"high"`` or
   ``"medium"`` give TF32 products on CUDA GPUs since Ampere; on a CPU with AMX,
-  ``"medium"`` makes oneDNN run float32 products as bfloat16 (about 4× faster matmuls on
-  this project's CPU machine, ``docs/performance.md``), ``"high"`` changes nothing there.
+  ``"medium"`` makes oneDNN run float32 products as bfloat16 (faster matmuls there; measured
+  in ``docs/performance.md``), ``"high"`` changes nothing there.
 * :func:`update_autocast` — ``torch.autocast``: the ops autocast lists (the products among
   them) run in bfloat16 on bfloat16 copies of their inputs, a cast of every weight per call.
 

@@ -148,10 +148,9 @@ def time_dispatched_ops(fn) -> list[tuple[str, bool, tuple, float]]:
 
     Each op is timed with ``time.perf_counter`` around the call alone, so what the timing mode
     itself costs falls between ops, not inside them.  CPU only: on a GPU an op returns when
-    its kernel is queued.  Why not ``torch.profiler``: on this project's AMD machine, at
-    N=4, M=4, the profiler charged ``silu`` on the Monte-Carlo activations 2.2-3.6 ms per call
-    inside the update, where this timing and a plain ``perf_counter`` wrapper around ``F.silu``
-    both measured about 0.6 ms (docs/performance.md, "Where the time goes on this machine").
+    its kernel is queued.  Why not ``torch.profiler`` alone: inside an update it has charged
+    element-wise ops several times their wall-clock time (docs/performance.md, "Where the time
+    goes on this machine").
     """
     from torch.utils._python_dispatch import TorchDispatchMode
 

@@ -1,4 +1,4 @@
-"""SAC-Lag / SAC-AugLag built from SACLoss and the ALGD parts (work towards issue #5)."""
+"""SAC-Lag / SAC-AugLag / CAL / PPO-Lag built from TorchRL's losses and the ALGD parts."""
 import pytest
 import torch
 

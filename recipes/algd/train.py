@@ -1,27 +1,25 @@
-"""ALGD (Augmented Lagrangian-Guided Diffusion); lagrangian=standard gives LGD, the paper's ablation.
+"""ALGD (Augmented Lagrangian-Guided Diffusion) on Safety-Gymnasium and velocity-constrained MuJoCo.
 
-    python recipes/algd/train.py env.name=SafetyHopperVelocity-v1 collector.total_frames=20000
+    python recipes/algd/train.py env.name=SafetyHalfCheetahVelocity-v1 collector.total_frames=20000
+    python recipes/algd/train.py lagrangian=standard      # LGD, the paper's ablation
+    python recipes/algd/train.py algd=paper               # the paper's choices instead of the released code's
 
-The same as ``algd-train algo=algd ...``.  The config is ``algd_components/conf/algd.yaml`` (presets)
-over the schema in ``algd_components/algorithms/``, which also holds the builders; the loop every
-algorithm shares is ``algd_components/training/loop.py`` (docs/recipes.md).
+What ``make train`` runs; the same as ``algd-train algo=algd``.  Presets: algd_components/conf/algd.yaml
+and conf/algd/{code,paper}.yaml; schema and builders: algd_components/algorithms/algd.py; the loop:
+algd_components/training/loop.py (docs/recipes.md).
 """
 import sys
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 
-from algd_components import train
-from algd_components.cli import exit_on_config_error, precheck
+from algd_components.cli import hydra_task, precheck
 
 
 @hydra.main(config_path="pkg://algd_components.conf", config_name="algd", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    with exit_on_config_error():  # a bad value: one line, exit status 2
-        train(cfg, HydraConfig.get().runtime.output_dir)
+def main(cfg) -> None:
+    hydra_task(cfg)  # algd_components.train(cfg, Hydra's run folder); a bad value: one line, exit 2
 
 
 if __name__ == "__main__":
-    precheck("algd", sys.argv[1:])  # the same checks before Hydra creates a run folder
+    precheck("algd", sys.argv[1:])  # checks the config before Hydra creates a run folder
     main()

@@ -1,27 +1,23 @@
-"""CAL, conservative augmented Lagrangian (Wu et al. 2024), built from the SAC-Lag parts.
+"""CAL (Wu et al. 2024), conservative augmented Lagrangian, from the SAC-Lag parts: a UCB cost
+estimate, the rectified multiplier and a log-lambda Adam dual step (docs/recipes.md says what
+follows the CAL code).
 
-    python recipes/cal/train.py env.name=SafetyHopperVelocity-v1 collector.total_frames=20000
+    python recipes/cal/train.py env.name=SafetyPointGoal1-v0 collector.total_frames=20000
 
-The same as ``algd-train algo=cal ...``.  The config is ``algd_components/conf/cal.yaml`` (presets)
-over the schema in ``algd_components/algorithms/``, which also holds the builders; the loop every
-algorithm shares is ``algd_components/training/loop.py`` (docs/recipes.md).
+Same as ``algd-train algo=cal``; preset conf/cal.yaml.
 """
 import sys
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 
-from algd_components import train
-from algd_components.cli import exit_on_config_error, precheck
+from algd_components.cli import hydra_task, precheck
 
 
 @hydra.main(config_path="pkg://algd_components.conf", config_name="cal", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    with exit_on_config_error():  # a bad value: one line, exit status 2
-        train(cfg, HydraConfig.get().runtime.output_dir)
+def main(cfg) -> None:
+    hydra_task(cfg)  # algd_components.train(cfg, Hydra's run folder); a bad value: one line, exit 2
 
 
 if __name__ == "__main__":
-    precheck("cal", sys.argv[1:])  # the same checks before Hydra creates a run folder
+    precheck("cal", sys.argv[1:])  # checks the config before Hydra creates a run folder
     main()

@@ -1,27 +1,22 @@
-"""PPO-Lagrangian (on-policy), the ALGD paper's on-policy baseline.
+"""PPO-Lag, the on-policy baseline: TorchRL's ClipPPOLoss on (A_r - lambda A_c) / (1 + lambda), GAE for
+reward and cost, lambda stepped on episode costs.
 
-    python recipes/ppo_lag/train.py env.name=SafetyHopperVelocity-v1 collector.total_frames=20000
+    python recipes/ppo_lag/train.py env.name=SafetyHopperVelocity-v1 collector.total_frames=100000
 
-The same as ``algd-train algo=ppo_lag ...``.  The config is ``algd_components/conf/ppo_lag.yaml`` (presets)
-over the schema in ``algd_components/algorithms/``, which also holds the builders; the loop every
-algorithm shares is ``algd_components/training/loop.py`` (docs/recipes.md).
+Same as ``algd-train algo=ppo_lag``; preset conf/ppo_lag.yaml, builders algd_components/algorithms/ppo_lag.py.
 """
 import sys
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 
-from algd_components import train
-from algd_components.cli import exit_on_config_error, precheck
+from algd_components.cli import hydra_task, precheck
 
 
 @hydra.main(config_path="pkg://algd_components.conf", config_name="ppo_lag", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    with exit_on_config_error():  # a bad value: one line, exit status 2
-        train(cfg, HydraConfig.get().runtime.output_dir)
+def main(cfg) -> None:
+    hydra_task(cfg)  # algd_components.train(cfg, Hydra's run folder); a bad value: one line, exit 2
 
 
 if __name__ == "__main__":
-    precheck("ppo_lag", sys.argv[1:])  # the same checks before Hydra creates a run folder
+    precheck("ppo_lag", sys.argv[1:])  # checks the config before Hydra creates a run folder
     main()

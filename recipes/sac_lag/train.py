@@ -1,27 +1,23 @@
-"""SAC-Lag (lagrangian=standard) and SAC-AugLag (lagrangian=augmented), the ALGD paper's off-policy baselines.
+"""SAC-Lag and SAC-AugLag, the ALGD paper's off-policy baselines: TorchRL's SACLoss with a Lagrangian energy.
 
-    python recipes/sac_lag/train.py env.name=SafetyHopperVelocity-v1 collector.total_frames=20000
+    python recipes/sac_lag/train.py env.name=SafetyHopperVelocity-v1                       # SAC-Lag
+    python recipes/sac_lag/train.py env.name=SafetyHopperVelocity-v1 lagrangian=augmented  # SAC-AugLag
 
-The same as ``algd-train algo=sac_lag ...``.  The config is ``algd_components/conf/sac_lag.yaml`` (presets)
-over the schema in ``algd_components/algorithms/``, which also holds the builders; the loop every
-algorithm shares is ``algd_components/training/loop.py`` (docs/recipes.md).
+Same as ``algd-train algo=sac_lag`` / ``algo=sac_auglag``; preset conf/sac_lag.yaml, schema and
+builders in algd_components/algorithms/sac.py.
 """
 import sys
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 
-from algd_components import train
-from algd_components.cli import exit_on_config_error, precheck
+from algd_components.cli import hydra_task, precheck
 
 
 @hydra.main(config_path="pkg://algd_components.conf", config_name="sac_lag", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    with exit_on_config_error():  # a bad value: one line, exit status 2
-        train(cfg, HydraConfig.get().runtime.output_dir)
+def main(cfg) -> None:
+    hydra_task(cfg)  # algd_components.train(cfg, Hydra's run folder); a bad value: one line, exit 2
 
 
 if __name__ == "__main__":
-    precheck("sac_lag", sys.argv[1:])  # the same checks before Hydra creates a run folder
+    precheck("sac_lag", sys.argv[1:])  # checks the config before Hydra creates a run folder
     main()
