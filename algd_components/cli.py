@@ -33,6 +33,30 @@ def exit_on_config_error():
         sys.exit(2)
 
 
+_FLAG_VALUE = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "--experimental-rerun", "-p",
+               "--package"}
+_FLAG_CHOICES = {"-c": {"job", "hydra", "all"}, "--cfg": {"job", "hydra", "all"},
+                 "-i": {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"},
+                 "--info": {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}}
+
+
+def split_flags(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Hydra's command-line flags (with their values) and the overrides, in their orders:
+    Hydra's parser wants the flags before the overrides."""
+    flags, overrides, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("-"):
+            flags.append(a)
+            if "=" not in a and i + 1 < len(argv) and (a in _FLAG_VALUE or argv[i + 1] in _FLAG_CHOICES.get(a, ())):
+                flags.append(argv[i + 1])
+                i += 1
+        else:
+            overrides.append(a)
+        i += 1
+    return flags, overrides
+
+
 def _is_hydra_arg(arg: str) -> bool:
     return arg.startswith("-") or arg.lstrip("+~").startswith(("hydra.", "hydra/"))
 
@@ -52,19 +76,42 @@ def _algo_of(overrides: list[str]) -> str:
     return "algd"
 
 
+def sweep_jobs(overrides: list[str]) -> list[list[str]]:
+    """The override lists of a ``-m`` sweep's jobs (Hydra's basic sweeper: the product of the
+    comma-separated and range/choice sweeps), each as plain ``key=value`` overrides."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    choices = []
+    for o in parsed:
+        if o.is_sweep_override():
+            key = o.get_key_element()
+            choices.append([f"{key}={v}" for v in o.sweep_string_iterator()])
+        else:
+            choices.append([o.input_line])
+    return [list(job) for job in itertools.product(*choices)]
+
+
 def precheck(algo: str, argv: list[str]) -> None:
-    """Compose and check the config ``argv`` asks for (and, with ``resume=``, the
-    checkpoint it names) so a bad value ends with one line before Hydra creates a run
-    folder.  Sweeps (``-m``) are checked per job instead."""
-    if "-m" in argv or "--multirun" in argv:
-        return
+    """Compose and check the config ``argv`` asks for — every job of a ``-m`` sweep — and,
+    with ``resume=``, the checkpoint it names, so a bad value ends with one line before Hydra
+    creates a run or sweep folder."""
     from . import algorithms
     from .training.loop import resolve_run
 
+    flags, overrides = split_flags(argv)
+    own = [a for a in overrides if not _is_hydra_arg(a)]
     with exit_on_config_error():
-        cfg = compose_config(algo, [a for a in argv if not _is_hydra_arg(a)])
-        if cfg.resume:
-            algorithms.validate(resolve_run(cfg, ".")[0])
+        try:
+            jobs = sweep_jobs(own) if ("-m" in flags or "--multirun" in flags) else [own]
+        except Exception as err:  # Hydra's override grammar
+            raise ConfigError(f"cannot parse the overrides: {str(err).splitlines()[0]}") from None
+        for job in jobs:
+            cfg = compose_config(algo, job)
+            if cfg.resume:
+                algorithms.validate(resolve_run(cfg, ".")[0])
 
 
 def hydra_task(cfg) -> None:
@@ -84,12 +131,12 @@ def train_main(argv: list[str] | None = None) -> None:
     from . import algorithms
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    algo = _algo_of(argv)
+    flags, overrides = split_flags(argv)
+    algo = _algo_of(overrides)
     with exit_on_config_error():
         spec = algorithms.get(algo)
     precheck(algo, argv)
-    args = [*spec.overrides, f"algo={algo}", *(a for a in argv if not a.startswith("algo="))]
-    sys.argv = [sys.argv[0], *args]
+    sys.argv = [sys.argv[0], *flags, *spec.overrides, f"algo={algo}", *(a for a in overrides if not a.startswith("algo="))]
     hydra.main(config_path=CONFIG_PATH, config_name=spec.config, version_base="1.3")(hydra_task)()
 
 

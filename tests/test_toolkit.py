@@ -167,3 +167,12 @@ def test_cli_trains_from_any_folder_and_resumes_by_the_runs_algorithm(tmp_path):
     proc = _cli(tmp_path, "resume=run", "collector.total_frames=200", "progress_bar=false")  # no algo=: the run's
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert torch.load(tmp_path / "run" / "policy.pt", weights_only=True)["frames"] == 200
+
+
+def test_cli_multirun_sweeps_seeds_and_checks_every_job_first(tmp_path):
+    fast = [*FAST_SAC, "env.name=SafetyHopperVelocity-v1", "collector.total_frames=100", "collector.init_random_frames=50"]
+    proc = _cli(tmp_path, "algo=sac_lag", "-m", "env.seed=0,1", "optim.batch_size=16,0")
+    assert proc.returncode == 2 and "optim.batch_size=0" in proc.stderr and list(tmp_path.iterdir()) == []
+    proc = _cli(tmp_path, "algo=sac_lag", "-m", "env.seed=0,1", *fast, "hydra.sweep.dir=sweep")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.parent.name for p in (tmp_path / "sweep").glob("*/metrics.csv")) == ["0", "1"]
