@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import ConfigError, compose_config
+from .config import ConfigError, compose_config, require
 
 __all__ = ["train_main", "precheck", "exit_on_config_error", "hydra_task"]
 
@@ -25,12 +25,19 @@ CONFIG_PATH = "pkg://algd_components.conf"
 
 @contextlib.contextmanager
 def exit_on_config_error():
-    """A :class:`ConfigError` inside the block ends the process: one line, exit status 2."""
+    """A :class:`ConfigError` inside the block ends the process with one line and exit
+    status 2; a :class:`~algd_components.updates.NonFiniteError` (training diverged) with one
+    line and exit status 3."""
+    from .updates import NonFiniteError
+
     try:
         yield
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except NonFiniteError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(3)
 
 
 _FLAG_VALUE = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "--experimental-rerun", "-p",
@@ -104,14 +111,22 @@ def precheck(algo: str, argv: list[str]) -> None:
     flags, overrides = split_flags(argv)
     own = [a for a in overrides if not _is_hydra_arg(a)]
     with exit_on_config_error():
+        named = [o.split("=", 1)[1] for o in own if o.startswith("algo=")]
+        if named:  # a variant of the same config (a recipe run with algo=lgd), nothing else
+            config = algorithms.get(algo).config
+            spec = algorithms.get(named[-1])
+            require(spec.config == config, "algo", spec.name,
+                    f"an algorithm of the {config!r} config here (use algd-train algo={spec.name})")
+            algo = spec.name
         try:
             jobs = sweep_jobs(own) if ("-m" in flags or "--multirun" in flags) else [own]
         except Exception as err:  # Hydra's override grammar
             raise ConfigError(f"cannot parse the overrides: {str(err).splitlines()[0]}") from None
         for job in jobs:
             cfg = compose_config(algo, job)
-            if cfg.resume:
-                algorithms.validate(resolve_run(cfg, ".")[0])
+            if cfg.resume:  # the keys named on the command line are checked even where they repeat a default
+                explicit = tuple(o.split("=", 1)[0].lstrip("+~") for o in job if "=" in o)
+                algorithms.validate(resolve_run(cfg, ".", explicit)[0])
 
 
 def hydra_task(cfg) -> None:

@@ -8,7 +8,8 @@ Every algorithm is found in the registry (``algd_components.algorithms``; your o
 registered ones too) and trained by :func:`algd_components.train` with the same shared
 overrides (``--set``), so all algorithms see the same envs, budgets, evaluation and metrics.
 Runs are written to ``OUT/<algo>/<task>/seed<k>/``; a run whose metrics.csv already reached
-the frame budget is not run again, so an interrupted comparison continues where it stopped.
+the frame budget is not run again, an interrupted one resumes from its checkpoint, and one
+killed before its first checkpoint starts over: the same command continues where it stopped.
 Results: ``OUT/comparison.png`` (eval return and eval cost against frames, cost limit dashed,
 mean ± std over seeds; one row per task) and ``OUT/summary.md`` / ``summary.csv``.
 """
@@ -25,6 +26,8 @@ from . import algorithms
 from .config import ConfigError, compose_config
 from .plot import cost_panel, load_run
 from .training import train
+from .training.checkpoints import CHECKPOINT_FILE
+from .updates import NonFiniteError
 
 def _finished(run_dir: Path, total_frames: int) -> bool:
     try:
@@ -50,11 +53,20 @@ def run_all(algos, tasks, seeds, out: Path, shared: list[str]) -> dict:
                     raise ConfigError(f"{algo}: {err} (prefix an override with an algorithm name, e.g. "
                                       "'algd:algd.mc_samples=4', to apply it to that algorithm only)") from None
                 plan.append((task, algo, seed, cfg, out / algo / task / f"seed{seed}"))
+    out.mkdir(parents=True, exist_ok=True)  # only once every config is known to be good
     runs: dict[tuple[str, str], list[Path]] = {}
     for task, algo, seed, cfg, run_dir in plan:
         if not _finished(run_dir, cfg.collector.total_frames):
-            print(f"[compare] {algo} on {task}, seed {seed} -> {run_dir}", flush=True)
-            train(cfg, run_dir)
+            if (run_dir / CHECKPOINT_FILE).is_file():  # interrupted: continue from its checkpoint
+                cfg.resume = str(run_dir)
+                print(f"[compare] {algo} on {task}, seed {seed}: resuming {run_dir}", flush=True)
+            else:  # never wrote a checkpoint: start over (its partial metrics.csv would be replaced)
+                cfg.overwrite = True
+                print(f"[compare] {algo} on {task}, seed {seed} -> {run_dir}", flush=True)
+            try:
+                train(cfg, run_dir)
+            except NonFiniteError as err:
+                raise NonFiniteError(f"{algo} on {task}, seed {seed} ({run_dir}): {err}") from None
         runs.setdefault((task, algo), []).append(run_dir)
     return runs
 
@@ -151,12 +163,14 @@ def main(argv=None) -> int:
         print(f"error: unknown task(s) {bad}; list the valid ones with: python -m algd_components.envs --list", file=sys.stderr)
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     try:
         runs = run_all(args.algos, args.tasks, args.seeds, out, list(args.set))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except NonFiniteError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
     summarize(runs, out)
     print(figure(runs, out))
     print((out / "summary.md").read_text())

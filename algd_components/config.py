@@ -244,6 +244,7 @@ class TrainConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     lagrangian: Dict[str, Any] = field(default_factory=dict)  # from the lagrangian group (conf/lagrangian)
     resume: Optional[str] = None  # a run directory (or its checkpoint.pt) to continue
+    overwrite: bool = False  # a fresh run may replace the run already in its folder
     progress_bar: bool = True
 
 

@@ -14,11 +14,68 @@ import torch
 from tensordict import TensorDictBase
 from torchrl.objectives import SoftUpdate
 
-__all__ = ["update_step", "ForeachSoftUpdate", "GraphedUpdate", "OnPolicyUpdate"]
+__all__ = ["update_step", "ForeachSoftUpdate", "GraphedUpdate", "OnPolicyUpdate", "NonFiniteGuard", "NonFiniteError"]
+
+
+class NonFiniteError(RuntimeError):
+    """An update produced a NaN or infinite loss, gradient or parameter."""
+
+
+class NonFiniteGuard:
+    """Watches every update for the first NaN/inf loss, gradient or parameter, on the device.
+
+    :meth:`check` runs inside each update: a handful of device ops (``isfinite`` of the
+    losses, and of the norms of all gradients and all parameters, by ``torch._foreach_norm``)
+    folded into device flags — no host sync, nothing captured differently by a CUDA graph.
+    The host reads the flags once per collected batch (:meth:`raise_if_tripped`), before
+    evaluating or checkpointing, so non-finite weights are never evaluated or saved.  A norm
+    that overflows float32 without a non-finite entry would trip it too; such weights are
+    lost anyway.
+    """
+
+    def __init__(self):
+        self.ok = None  # device tensors, created on the first check (on the loss's device)
+
+    def _init(self, device, n_what: int):
+        self.ok = torch.ones((), dtype=torch.bool, device=device)
+        self.count = torch.zeros((), dtype=torch.long, device=device)
+        self.bad_update = torch.full((), -1, dtype=torch.long, device=device)
+        self.bad_what = torch.zeros(n_what, dtype=torch.bool, device=device)
+
+    @torch.no_grad()
+    def check(self, loss_td: TensorDictBase, grads: list, params: list) -> None:
+        """Fold one update's losses (the ``loss_*`` entries), gradients (after clipping, before
+        the step) and parameters (after the step) into the flags."""
+        keys = sorted(k for k in loss_td.keys() if k.startswith("loss_"))
+        self.names = [*keys, "gradient", "parameter"]
+        finite = [torch.isfinite(loss_td.get(k)).all() for k in keys]
+        for tensors in (grads, params):
+            norms = torch._foreach_norm(tensors) if tensors else []
+            finite.append(torch.isfinite(torch.stack(norms)).all() if norms else torch.ones((), dtype=torch.bool))
+        finite = torch.stack([f.to(finite[0].device) for f in finite])
+        if self.ok is None:
+            self._init(finite.device, len(self.names))
+        all_ok = finite.all()
+        first = self.ok & ~all_ok
+        self.bad_update = torch.where(first, self.count, self.bad_update)
+        self.bad_what = torch.where(first, ~finite, self.bad_what)
+        self.ok = self.ok & all_ok
+        self.count = self.count + 1
+
+    def tripped(self) -> bool:
+        """Whether any checked update was non-finite (one host read)."""
+        return self.ok is not None and not bool(self.ok)
+
+    def describe(self, first_update: int = 1) -> str:
+        """Which values of which update (``first_update``: the number of the guard's first
+        checked update in the run)."""
+        what = [n for n, bad in zip(self.names, self.bad_what.tolist()) if bad]
+        return f"non-finite {', '.join(what)} at update {int(self.bad_update) + first_update}"
 
 
 def update_step(loss, optimizers: Mapping[str, torch.optim.Optimizer], target_updater, batch: TensorDictBase, *,
-                max_grad_norm: float | None = None, step_dual: bool = True, **dual_kwargs) -> TensorDictBase:
+                max_grad_norm: float | None = None, step_dual: bool = True, guard: NonFiniteGuard | None = None,
+                **dual_kwargs) -> TensorDictBase:
     """One gradient update as every algorithm does it.
 
     ``loss(batch)`` → backward of the sum of its ``loss_*`` entries (the losses keep their
@@ -26,17 +83,21 @@ def update_step(loss, optimizers: Mapping[str, torch.optim.Optimizer], target_up
     all optimised parameters clipped to ``max_grad_norm`` (when given) → each optimiser
     steps → ``target_updater.step()`` (when given) → ``loss.step_dual(loss_td, **dual_kwargs)``
     when ``step_dual`` and the loss has a dual variable (on-policy learning steps λ once per
-    rollout instead).  Returns the detached loss tensordict.
+    rollout instead).  ``guard`` (a :class:`NonFiniteGuard`) checks the losses, gradients and
+    parameters on the device.  Returns the detached loss tensordict.
     """
     loss_td = loss(batch)
     for opt in optimizers.values():
         opt.zero_grad(set_to_none=True)
     sum(v for k, v in loss_td.items() if k.startswith("loss_")).backward()
+    params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"]]
     if max_grad_norm:
-        params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"]]
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    grads = [p.grad for p in params if p.grad is not None] if guard is not None else None
     for opt in optimizers.values():
         opt.step()
+    if guard is not None:
+        guard.check(loss_td, grads, params)
     if target_updater is not None:
         target_updater.step()
     if step_dual and hasattr(loss, "step_dual"):
@@ -95,6 +156,7 @@ class GraphedUpdate:
         from tensordict.nn import CudaGraphModule
 
         self.loss = loss
+        self.params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"]]
         self.in_keys = list(loss.in_keys)
 
         def update(batch: TensorDictBase) -> TensorDictBase:
@@ -107,8 +169,10 @@ class GraphedUpdate:
                                     category=UserWarning)
             self.graphed = CudaGraphModule(update, in_keys=[], out_keys=[], warmup=warmup)
 
-    def __call__(self, batch: TensorDictBase, **dual_kwargs) -> TensorDictBase:
+    def __call__(self, batch: TensorDictBase, guard: NonFiniteGuard | None = None, **dual_kwargs) -> TensorDictBase:
         loss_td = self.graphed(batch.select(*self.in_keys))
+        if guard is not None:  # outside the graph: the replay's losses, gradients and parameters
+            guard.check(loss_td, [p.grad for p in self.params if p.grad is not None], self.params)
         if hasattr(self.loss, "step_dual"):
             self.loss.step_dual(loss_td, **dual_kwargs)
         return loss_td
@@ -127,13 +191,14 @@ class OnPolicyUpdate:
         self.loss, self.optimizers = loss, optimizers
         self.epochs, self.minibatch_size, self.max_grad_norm = epochs, minibatch_size, max_grad_norm
 
-    def __call__(self, batch, episode_cost: float | None = None, episode_cost_limit: float | None = None):
+    def __call__(self, batch, episode_cost: float | None = None, episode_cost_limit: float | None = None,
+                 guard: NonFiniteGuard | None = None):
         self.loss.step_dual(None, episode_cost, episode_cost_limit)
         flat = self.loss.compute_advantages(batch).reshape(-1)
         n = 0
         for _ in range(self.epochs):
             for idx in torch.randperm(flat.numel(), device=flat.device).split(self.minibatch_size):
                 loss_td = update_step(self.loss, self.optimizers, None, flat[idx],
-                                      max_grad_norm=self.max_grad_norm, step_dual=False)
+                                      max_grad_norm=self.max_grad_norm, step_dual=False, guard=guard)
                 n += 1
         return loss_td, n

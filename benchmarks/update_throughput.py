@@ -27,7 +27,7 @@ from algd_components.precision import FLOAT32_MATMUL_PRECISIONS, float32_matmul_
 from algd_components.profiling import (GlobalFlopCounter, count_dispatched_ops, cpu_description, matmul_gflops, median_ms,
                                        record_products, replay_products)
 from algd_components.training.factories import make_replay_buffer
-from algd_components.updates import GraphedUpdate, update_step
+from algd_components.updates import GraphedUpdate, NonFiniteGuard, update_step
 
 
 def build(args, device):
@@ -91,6 +91,8 @@ def main(argv=None):
     p.add_argument("--compile", action="store_true", help="torch.compile the Monte-Carlo energy and action gradient (compile.compile=true)")
     p.add_argument("--cudagraphs", action="store_true",
                    help="CUDA only: replay the update (all but the dual step) as one CUDA graph (compile.cudagraphs=true)")
+    p.add_argument("--guard", choices=["on", "off"], default="on",
+                   help="on: the training loop's non-finite guard checks every update (as in training)")
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -108,16 +110,17 @@ def main(argv=None):
         from algd_components.compile import compile_modules
         compile_modules(loss)
     graphed = GraphedUpdate(loss, optimizers, target_updater) if args.cudagraphs else None
+    guard = NonFiniteGuard() if args.guard == "on" else None
 
     def eager_update():
         with float32_matmul_precision(args.matmul_precision), update_autocast(device, "bfloat16" if args.dtype == "bf16" else None):
-            update_step(loss, optimizers, target_updater, rb.sample())
+            return update_step(loss, optimizers, target_updater, rb.sample(), guard=guard)
 
     def one_update():
         if graphed is None:
             return eager_update()
         with float32_matmul_precision(args.matmul_precision):
-            graphed(rb.sample())
+            graphed(rb.sample(), guard=guard)
 
     for _ in range(args.warmup):
         one_update()
@@ -143,6 +146,12 @@ def main(argv=None):
             replay()
 
     products_ms, _ = median_ms(products_alone, device, max(5, args.repeats // 3), 2)
+    # the guard's own work per update (isfinite of the losses, foreach norms of gradients and parameters)
+    loss_td = eager_update()
+    params = [q for opt in optimizers.values() for g in opt.param_groups for q in g["params"]]
+    grads = [q.grad for q in params if q.grad is not None]
+    probe = NonFiniteGuard()
+    guard_ms, _ = median_ms(lambda: probe.check(loss_td, grads, params), device, 100, 5)
     with GlobalFlopCounter() as replay_counter:
         products_alone()
     assert replay_counter.get_total_flops() == flops, "the replay must run exactly the update's counted products"
@@ -157,6 +166,7 @@ def main(argv=None):
         "aten_ops_per_update": ops_all,
         "non_view_ops_per_update": ops_compute,
         "products_only_ms": round(products_ms, 3),
+        "guard_check_ms": round(guard_ms, 3),
         "products_per_update": len(products),
         "fraction_ceiling_products_only": round(flops / (products_ms * 1e-3) / 1e9 / peak, 3),
         # the critics' typical product, [4096, 256] x [256, 256], in both precisions

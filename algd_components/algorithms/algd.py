@@ -20,7 +20,8 @@ from ..critics import EnsembleCostValue, TwinQValue
 from ..objectives import ALGDLoss
 from ..updates import ForeachSoftUpdate, GraphedUpdate
 from .base import Algorithm
-from .common import check_cost_weight_decay, check_dual, make_dual, make_lagrangian, pick_device
+from .common import (check_cost_weight_decay, check_dual, check_memory, check_replay_buffer, make_dual, make_lagrangian,
+                     pick_device)
 
 __all__ = ["ALGDConfig", "ALGDNetworkConfig", "CompileConfig", "ALGDTrainConfig", "validate", "make_policy", "build"]
 
@@ -71,6 +72,9 @@ def validate(cfg: DictConfig) -> None:
             "> 0 when algd.energy_coef is 0 (the actor must have a loss)")
     check_dual(cfg, a.dual, "algd.dual")
     check_cost_weight_decay(cfg)
+    check_replay_buffer(cfg)
+    check_memory(cfg, update_memory_bytes(cfg), "optim.batch_size",
+                 "the critics' activations on optim.batch_size x algd.mc_samples actions, (algd.ensemble_size + 2) members")
     c = cfg.compile
     if c.cudagraphs:
         device = pick_device(cfg.network.device)
@@ -80,6 +84,15 @@ def validate(cfg: DictConfig) -> None:
                 "not 'reduce-overhead' with compile.cudagraphs=true (the whole update is already one CUDA graph)")
         require(cfg.system.autocast is None, "system.autocast", cfg.system.autocast,
                 "null with compile.cudagraphs=true (autocast's weight-cast cache does not survive graph replay)")
+
+
+def update_memory_bytes(cfg: DictConfig) -> float:
+    """Peak memory of one update, dominated by the score target's Monte-Carlo pass: the twin
+    critic and the cost ensemble (``M + 2`` members) on ``N·B`` actions, every hidden
+    activation kept for the action gradient.  10 bytes per unit per sample fits the peak
+    resident memory measured at batch 4096 and 8192 (N=6, M=6; docs/recipes.md)."""
+    a = cfg.algd
+    return 10.0 * cfg.optim.batch_size * a.mc_samples * (a.ensemble_size + 2) * sum(cfg.network.critic_hidden)
 
 
 def make_policy(cfg: DictConfig, obs_dim: int, action_spec) -> VESDEActor:

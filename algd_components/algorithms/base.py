@@ -27,10 +27,12 @@ class Algorithm:
     """What ``build`` returns: the acting policy, the loss (with ``dual`` and ``step_dual``),
     its target-network updater and its optimisers.
 
-    ``learn`` (on-policy algorithms): ``learn(batch, episode_cost=, episode_cost_limit=) ->
+    ``learn`` (on-policy algorithms): ``learn(batch, episode_cost=, episode_cost_limit=, guard=) ->
     (loss_td, n_updates)`` on each collected batch, in place of replay-buffer updates.
-    ``update`` (off-policy): ``update(batch, episode_cost=, episode_cost_limit=) -> loss_td``
-    for one replay batch; ``None`` means :func:`~algd_components.training.update_step`.
+    ``update`` (off-policy): ``update(batch, episode_cost=, episode_cost_limit=, guard=) -> loss_td``
+    for one replay batch; ``None`` means :func:`~algd_components.updates.update_step`.  ``guard``
+    is the loop's :class:`~algd_components.updates.NonFiniteGuard`: pass it to ``update_step``
+    (or call its ``check``) once per update.
     """
 
     policy: torch.nn.Module

@@ -11,7 +11,7 @@ from ..lagrangians import Lagrangian
 from ..lagrangians import make_lagrangian as _make_lagrangian
 
 __all__ = ["make_lagrangian", "make_dual", "pick_device", "validate_common", "check_dual", "check_cost_weight_decay",
-           "cost_limit_kind"]
+           "check_replay_buffer", "check_memory", "available_memory_bytes"]
 
 
 def make_lagrangian(cfg: DictConfig) -> Lagrangian:
@@ -41,10 +41,6 @@ def pick_device(name: str | None) -> torch.device:
     return dev
 
 
-def cost_limit_kind(cfg: DictConfig) -> str:
-    return get_task(cfg.env.name).limit_kind
-
-
 def validate_common(cfg: DictConfig) -> None:
     """Every key's range (from the schema), then the checks across keys that every
     algorithm shares."""
@@ -60,6 +56,13 @@ def validate_common(cfg: DictConfig) -> None:
         require(isinstance(rho, (int, float)) and not isinstance(rho, bool) and rho > 0 and rho != float("inf"),
                 "lagrangian.rho", rho, "a number > 0")
     make_lagrangian(cfg)
+    backend = cfg.logger.backend
+    if backend in ("tensorboard", "wandb"):
+        import importlib.util
+
+        package = {"tensorboard": "tensorboard", "wandb": "wandb"}[backend]
+        require(importlib.util.find_spec(package) is not None, "logger.backend", backend,
+                f"'csv' or '' here: the {package!r} package is not installed (pip install 'algd-components[{package}]')")
 
 
 def check_dual(cfg: DictConfig, node: DictConfig, prefix: str) -> None:
@@ -77,3 +80,46 @@ def check_cost_weight_decay(cfg: DictConfig) -> None:
     wd = list(cfg.optim.cost_weight_decay)
     require(len(wd) == layers, "optim.cost_weight_decay", wd,
             f"{layers} values, one per cost-ensemble layer (network.critic_hidden has {layers - 1} hidden layers)")
+
+
+def check_replay_buffer(cfg: DictConfig) -> None:
+    """Off-policy algorithms: the buffer holds a batch, and holds one by the first update
+    (sampling is with replacement, so a smaller buffer would train on duplicates silently)."""
+    size, batch = cfg.replay_buffer.size, cfg.optim.batch_size
+    require(size >= batch, "replay_buffer.size", size, f"an integer >= optim.batch_size ({batch})")
+    c = cfg.collector
+    # updates start after the first collected batch that reaches init_random_frames
+    first = max(1, -(-max(c.init_random_frames, 1) // c.frames_per_batch)) * c.frames_per_batch
+    require(min(first, size) >= batch, "collector.init_random_frames", c.init_random_frames,
+            f"enough frames for one batch before the first update: the buffer holds {min(first, size)} frames then "
+            f"(collector.frames_per_batch={c.frames_per_batch}), fewer than optim.batch_size={batch}")
+
+
+def available_memory_bytes(device: torch.device) -> int | None:
+    """Free memory where the update runs: the GPU's free memory, or the host's MemAvailable."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(cfg: DictConfig, need_bytes: float, key: str, what: str) -> None:
+    """Refuse a config whose update needs more memory than is available (one line with the
+    estimate); print one warning line when it needs more than half."""
+    import sys
+
+    free = available_memory_bytes(pick_device(cfg.network.device))
+    if free is None:
+        return
+    gb = lambda b: f"{b / 2**30:.1f} GB"  # noqa: E731
+    value = OmegaConf.select(cfg, key)
+    require(need_bytes <= free, key, value,
+            f"a smaller value: one update would need about {gb(need_bytes)} ({what}), more than the {gb(free)} available")
+    if need_bytes > free / 2:
+        print(f"warning: one update will need about {gb(need_bytes)} ({what}) of the {gb(free)} available", file=sys.stderr)

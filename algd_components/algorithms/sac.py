@@ -22,7 +22,7 @@ from ..config import DualConfig, TrainConfig, checked, require
 from ..critics import EnsembleCostValue
 from ..updates import ForeachSoftUpdate
 from .base import Algorithm
-from .common import check_cost_weight_decay, check_dual, make_dual, make_lagrangian
+from .common import check_cost_weight_decay, check_dual, check_replay_buffer, make_dual, make_lagrangian
 
 __all__ = ["SACConfig", "SACTrainConfig", "validate", "validate_cal", "make_policy", "build", "action_bounds",
            "tanh_normal_actor"]
@@ -46,6 +46,7 @@ class SACTrainConfig(TrainConfig):
 def validate(cfg: DictConfig) -> None:
     check_dual(cfg, cfg.sac.dual, "sac.dual")
     check_cost_weight_decay(cfg)
+    check_replay_buffer(cfg)
 
 
 def validate_cal(cfg: DictConfig) -> None:

@@ -8,6 +8,7 @@ buffer and do ``utd_ratio`` updates per frame; on-policy ones set ``Algorithm.le
 from __future__ import annotations
 
 import functools
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,12 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from .. import algorithms
 from ..allocator import retain_freed_memory
-from ..config import ConfigError, require
+from ..config import ConfigError, compose_config, require
 from ..precision import float32_matmul_precision, update_autocast
-from .checkpoints import (atomic_save_text, resolve_checkpoint, restore_checkpoint, save_checkpoint, save_policy)
+from .checkpoints import (CHECKPOINT_FILE, POLICY_FILE, atomic_save_text, resolve_checkpoint, restore_checkpoint, save_checkpoint,
+                          save_policy)
 from .factories import make_collector, make_envs, make_replay_buffer, train_env_factory
-from .metrics import LOSS_COLUMNS, EpisodeTracker, MetricsCSV, evaluate, log_scalars, make_logger
-from ..updates import update_step
+from .metrics import LOSS_COLUMNS, EpisodeTracker, MetricsCSV, evaluate, log_scalars, make_logger, trim_csv_logs
+from ..updates import NonFiniteError, NonFiniteGuard, update_step
 
 __all__ = ["RunState", "train", "resolve_run"]
 
@@ -68,30 +70,95 @@ def _load_checkpoint(resume: str) -> tuple[dict, Path]:
     return ckpt, path
 
 
-def resolve_run(cfg: DictConfig, run_dir) -> tuple[DictConfig, dict | None, Path]:
-    """``(cfg, checkpoint or None, run_dir)``.  On resume: the checkpoint's config (keys it
-    lacks, added since it was written, from ``cfg``), ``cfg``'s ``collector.total_frames``,
-    and the checkpoint's folder."""
+RUN_FILES = (CHECKPOINT_FILE, POLICY_FILE, "metrics.csv", "config.yaml", "config_resumed.yaml")
+# what a resume may change (the rest of the config is the checkpoint's): budget, logging,
+# evaluation, checkpointing, device and the process's allocator
+SAFE_ON_RESUME = ("collector.total_frames", "logger.", "checkpoint.", "network.device", "progress_bar",
+                  "system.retain_freed_memory", "resume", "overwrite")
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    out = {}
+    for k, v in node.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _fresh_run_dir(cfg: DictConfig, run_dir: Path) -> None:
+    """A fresh run refuses a folder holding another run, unless ``overwrite=true``."""
+    held = [n for n in (CHECKPOINT_FILE, "metrics.csv") if (run_dir / n).exists()]
+    if held and not cfg.overwrite:
+        raise ConfigError(f"{run_dir} already holds a run ({', '.join(held)}): resume it with resume={run_dir}, "
+                          "choose another folder, or pass overwrite=true to replace it")
+
+
+def _resume_overrides(cfg: DictConfig, saved: dict, explicit: tuple[str, ...] = ()) -> dict:
+    """The values ``cfg`` sets — away from the algorithm's defaults, or under the ``explicit``
+    keys (the command line's overrides, which may repeat a default) — that a resume may apply;
+    one-line :class:`ConfigError` naming any other that differs from the checkpoint's."""
+    defaults = _flatten(OmegaConf.to_container(compose_config(cfg.algo), resolve=True))
+    given = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    saved_flat = _flatten(saved)
+    named = lambda k: any(k == e or k.startswith(e + ".") for e in explicit)  # noqa: E731
+    changed = {k: v for k, v in given.items() if k not in defaults or defaults[k] != v or named(k)}
+    refused = [k for k, v in changed.items() if not k.startswith(SAFE_ON_RESUME) and k in saved_flat and saved_flat[k] != v]
+    if refused:
+        shown = ", ".join(f"{k} (checkpoint: {saved_flat[k]!r}, given: {given[k]!r})" for k in sorted(refused))
+        raise ConfigError(f"resume={cfg.resume!r} cannot change {shown}: a resumed run keeps its config except "
+                          "collector.total_frames, logger.*, checkpoint.*, network.device, progress_bar and "
+                          "system.retain_freed_memory (start a new run for other values)")
+    return {k: v for k, v in changed.items() if k.startswith(SAFE_ON_RESUME)}
+
+
+def resolve_run(cfg: DictConfig, run_dir, explicit: tuple[str, ...] = ()) -> tuple[DictConfig, dict | None, Path]:
+    """``(cfg, checkpoint or None, run_dir)``.
+
+    Fresh: ``run_dir`` must not hold another run (unless ``overwrite``).  Resume: the
+    checkpoint's config — keys it lacks (added since it was written) from ``cfg``, and the
+    values ``cfg`` changes among :data:`SAFE_ON_RESUME` applied; any other change is refused —
+    and the checkpoint's folder.  ``explicit``: the keys the command line set (see
+    :func:`_resume_overrides`).
+    """
     if not cfg.resume:
-        return cfg, None, Path(run_dir)
+        run_dir = Path(run_dir)
+        _fresh_run_dir(cfg, run_dir)
+        return cfg, None, run_dir
     ckpt, path = _load_checkpoint(cfg.resume)
     saved = ckpt["config"]
     saved_algo = saved.get("algo", cfg.algo)
     require(saved_algo == cfg.algo, "resume", cfg.resume,
             f"a checkpoint of algo={cfg.algo!r}; this one is of algo={saved_algo!r} (resume it with algd-train algo={saved_algo})")
-    total = cfg.collector.total_frames
+    applied = _resume_overrides(cfg, saved, explicit)
     try:
         merged = OmegaConf.merge(cfg, {k: v for k, v in saved.items() if k != "lagrangian"})
     except Exception as err:
         raise ConfigError(f"resume={cfg.resume!r}: the checkpoint's config does not fit this version's schema "
                           f"({str(err).splitlines()[0]})") from None
     merged.lagrangian = saved.get("lagrangian", cfg.lagrangian)  # whole: its keys depend on the class it builds
-    merged.collector.total_frames = total
-    merged.resume = cfg.resume
+    for key, value in applied.items():
+        OmegaConf.update(merged, key, value, merge=False)
+    merged.resume, merged.overwrite = cfg.resume, False
     frames = ckpt["state"]["frames"]
+    total = merged.collector.total_frames
     require(isinstance(total, int) and total > frames, "collector.total_frames", total,
             f"an integer above the checkpoint's {frames} frames when resuming")
     return merged, ckpt, path.parent
+
+
+def _clean(run_dir: Path, overwrite: bool) -> None:
+    """Remove temp files a killed run left (``atomic_save``'s ``.<name>*.tmp``); with
+    ``overwrite``, also the previous run's files and logs."""
+    prefixes = tuple(f".{n}" for n in RUN_FILES) + (".metrics",)
+    for tmp in [*run_dir.glob(".*.tmp"), *run_dir.glob("logs/**/.*.tmp")]:
+        if tmp.name.startswith(prefixes) or tmp.parent != run_dir:
+            tmp.unlink(missing_ok=True)
+    if overwrite:
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "logs", ignore_errors=True)
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -105,6 +172,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     spec = algorithms.get(cfg.algo)
     algorithms.validate(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
+    _clean(run_dir, overwrite=cfg.overwrite and ckpt is None)
     if cfg.system.retain_freed_memory:
         retain_freed_memory()
     device = algorithms.common.pick_device(cfg.network.device)
@@ -118,6 +186,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     state = RunState(**restore_checkpoint(ckpt, loss, optimizers, replay_buffer, episodes)) if ckpt else RunState()
     atomic_save_text(OmegaConf.to_yaml(cfg, resolve=True), run_dir / ("config_resumed.yaml" if ckpt else "config.yaml"))
     metrics = MetricsCSV(run_dir / "metrics.csv", resume_frames=state.frames if ckpt else None)
+    if ckpt:
+        trim_csv_logs(run_dir / "logs", state.frames)
     logger = make_logger(cfg.logger.backend, run_dir, cfg.logger.exp_name)
     if cfg.collector.async_collection:
         train_env.close()  # the worker builds its own
@@ -126,15 +196,17 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         collector = make_collector(cfg, train_env, algo.policy, device, state.frames)
     episode_limit = cfg.env.cost_limit if cfg.env.cost_limit is not None else task.cost_limit
     one_update = algo.update or functools.partial(update_step, loss, optimizers, algo.target_updater)
+    guard, guard_from = NonFiniteGuard(), state.updates + 1  # the run's number of the guard's first update
+    last_good = (run_dir / CHECKPOINT_FILE, state.frames) if ckpt else None
 
-    def learn_off_policy(data, **dual_kwargs):
+    def learn_off_policy(data, **kwargs):
         """``utd_ratio`` updates per new frame from the replay buffer, once past the random frames."""
         replay_buffer.extend(data.reshape(-1))
         if state.frames < cfg.collector.init_random_frames:
             return None, 0
         n = max(1, round(data.numel() * cfg.optim.utd_ratio))
         for _ in range(n):
-            loss_td = one_update(replay_buffer.sample(), **dual_kwargs)
+            loss_td = one_update(replay_buffer.sample(), **kwargs)
         return loss_td, n
 
     learn = algo.learn or learn_off_policy
@@ -151,7 +223,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
             pbar.update(data.numel())
             t0 = time.time()
             with float32_matmul_precision(cfg.system.float32_matmul_precision), update_autocast(device, cfg.system.autocast):
-                loss_td, n = learn(data, episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit)
+                loss_td, n = learn(data, episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit, guard=guard)
+            if guard.tripped():  # one host read per batch; nothing non-finite is evaluated or saved
+                saved = (f"the last good checkpoint is {last_good[0]} ({last_good[1]} frames)" if last_good
+                         else "no checkpoint was written by this run")
+                raise NonFiniteError(f"{guard.describe(guard_from)} ({state.frames} frames collected); training stopped "
+                                     f"and nothing was saved after it: {saved}")
             if n:
                 window.updates += n
                 state.updates += n
@@ -176,6 +253,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
                 next_ckpt = every(cfg.checkpoint.interval)
                 save_checkpoint(run_dir, cfg, loss, optimizers, replay_buffer, episodes, asdict(state))
                 save_policy(run_dir, cfg, algo.policy, obs_dim, action_spec, state.frames)
+                last_good = (run_dir / CHECKPOINT_FILE, state.frames)
     finally:  # worker processes of a ParallelEnv must not outlive an error
         pbar.close()
         collector.shutdown()

@@ -19,7 +19,7 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 from ..config import ConfigError
 
 __all__ = ["METRIC_COLUMNS", "LOSS_COLUMNS", "MetricsCSV", "EpisodeTracker", "run_episodes", "evaluate",
-           "make_logger", "log_scalars"]
+           "make_logger", "log_scalars", "trim_csv_logs"]
 
 # the last update's scalars written to metrics.csv (those a loss does not produce stay empty)
 LOSS_COLUMNS = ("loss_qvalue", "loss_cost", "loss_actor", "score_loss", "energy", "cost_estimate_batch",
@@ -157,3 +157,26 @@ def log_scalars(logger, row: Mapping[str, Any]) -> None:
     for k, v in row.items():
         if k != "frames" and v is not None and _finite_number(v):
             logger.log_scalar(k, v, step=row["frames"])
+
+
+def trim_csv_logs(log_dir: Path, frames: int) -> None:
+    """Drop the rows past ``frames`` from every TorchRL CSV logger file under ``log_dir``
+    (``<exp>/scalars/<name>.csv``, lines ``step,value``): what a killed run logged after its
+    last checkpoint, which the resumed run logs again."""
+    for path in Path(log_dir).glob("**/scalars/*.csv"):
+        with open(path) as f:
+            lines = f.read().splitlines()
+        keep = [ln for ln in lines if ln and _step(ln) is not None and _step(ln) <= frames]
+        if len(keep) != len(lines):
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                f.write("".join(ln + "\n" for ln in keep))
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+
+
+def _step(line: str) -> float | None:
+    try:
+        return float(line.split(",", 1)[0])
+    except ValueError:
+        return None

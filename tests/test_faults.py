@@ -1,0 +1,232 @@
+"""Nothing lost, nothing silent: the non-finite guard, run folders, resume, kills at random
+moments (also inside a checkpoint write), and every config key's bad values."""
+import csv
+import dataclasses
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from algd_components import ConfigError, algorithms, compose_config, load_policy, train
+from algd_components.cli import precheck
+from algd_components.evaluate import evaluate_run
+from algd_components.updates import NonFiniteError
+from conftest import FAST, ROOT
+
+TESTS = ROOT / "tests"
+HOPPER = "env.name=SafetyHopperVelocity-v1"
+
+
+def frames(run_dir):
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [int(r["frames"]) for r in csv.DictReader(f)]
+
+
+# ----------------------------------------------------------------------- non-finite guard
+def test_forced_nan_stops_the_run_and_the_last_good_checkpoint_loads_and_evaluates(tmp_path):
+    # 2 energy evaluations per update (score target + pathwise term); updates 1-100 end at frame 150
+    cfg = compose_config("algd", [*FAST, HOPPER, "lagrangian=custom", "lagrangian._target_=custom_lagrangian.NaNAfter",
+                                  "+lagrangian.after=200"])
+    with pytest.raises(NonFiniteError) as err:
+        train(cfg, tmp_path / "run")
+    msg = str(err.value)
+    assert "\n" not in msg and "non-finite loss_actor" in msg and "at update 101" in msg and "200 frames" in msg, msg
+    assert f"{tmp_path / 'run' / 'checkpoint.pt'} (150 frames)" in msg
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert ckpt["state"]["frames"] == 150 and frames(tmp_path / "run") == [150]
+    assert all(torch.isfinite(v).all() for v in ckpt["loss"].values() if v.is_floating_point())
+    assert load_policy(tmp_path / "run").info["frames"] == 150
+    summary = evaluate_run(tmp_path / "run", episodes=1)["summary"]
+    assert summary["frames"] == 150 and summary["return"]["mean"] == summary["return"]["mean"]  # not NaN
+
+
+def test_cli_divergence_is_one_line_and_exit_3(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    proc = subprocess.run([sys.executable, "-m", "algd_components.cli", "algo=algd", *FAST, HOPPER, "lagrangian=custom",
+                           "lagrangian._target_=custom_lagrangian.NaNAfter", "+lagrangian.after=0", "hydra.run.dir=run"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: non-finite") and "no checkpoint was written by this run" in last
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+# ----------------------------------------------------------------------- run folders, resume
+def test_fresh_run_refuses_a_used_folder_overwrite_replaces_it_and_temp_files_go(tmp_path):
+    small = [*FAST, HOPPER, "collector.total_frames=150"]
+    train(compose_config("algd", small), tmp_path / "run")
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run .checkpoint.pt, metrics.csv.: resume it with resume="):
+        train(compose_config("algd", small), tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before and frames(tmp_path / "run") == [150]
+    stale = tmp_path / "run" / ".checkpoint.ptab12cd.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    (tmp_path / "run" / "logs" / "algd" / "scalars" / ".eval_return.csvxyz.tmp").write_text("1,2\n")
+    train(compose_config("algd", [*small, "overwrite=true", "collector.total_frames=100", "logger.eval_iter=100",
+                                  "collector.init_random_frames=50"]), tmp_path / "run")
+    assert frames(tmp_path / "run") == [100]  # the old run's rows are gone, not mixed in
+    assert not list((tmp_path / "run").glob("**/.*.tmp"))
+
+
+def test_resume_applies_safe_overrides_and_refuses_the_rest(tmp_path):
+    small = [*FAST, HOPPER, "collector.total_frames=150"]
+    train(compose_config("algd", small), tmp_path / "run")
+    for bad, key in (("optim.lr=0.001", "optim.lr (checkpoint: 0.0003, given: 0.001)"),
+                     ("env.name=SafetyHalfCheetahVelocity-v1", "env.name"), ("algd.mc_samples=3", "algd.mc_samples"),
+                     ("lagrangian=standard", "lagrangian.name")):
+        with pytest.raises(ConfigError, match=key.replace("(", r"\(").replace(")", r"\)")) as err:
+            train(compose_config("algd", [*small, f"resume={tmp_path / 'run'}", "collector.total_frames=200", bad]),
+                  tmp_path / "x")
+        assert "\n" not in str(err.value)
+    state = train(compose_config("algd", [*small, f"resume={tmp_path / 'run'}", "collector.total_frames=250",
+                                          "logger.eval_iter=50", "logger.eval_episodes=2", "progress_bar=false"]),
+                  tmp_path / "x")
+    assert state["frames"] == 250 and frames(tmp_path / "run") == [150, 200, 250]  # the new eval_iter applied
+    resumed = OmegaConf.load(tmp_path / "run" / "config_resumed.yaml")
+    assert resumed.logger.eval_episodes == 2 and resumed.optim.lr == 0.0003 and not (tmp_path / "x").exists()
+    # on the command line, a key set to its default value is still checked against the checkpoint
+    with pytest.raises(SystemExit) as exit_:
+        precheck("algd", [f"resume={tmp_path / 'run'}", "collector.total_frames=300", "env.name=SafetyPointGoal1-v0"])
+    assert exit_.value.code == 2
+
+
+# ----------------------------------------------------------------------- kills at random moments
+SMALL = [HOPPER, "collector.total_frames=1000", "collector.init_random_frames=100", "collector.frames_per_batch=50",
+         "logger.eval_iter=100", "logger.eval_episodes=1", "checkpoint.interval=100", "env.max_episode_steps=50",
+         "optim.batch_size=16", "network.critic_hidden=[16,16]", "network.device=cpu", "progress_bar=false",
+         "replay_buffer.size=2000", "algd.mc_samples=2", "algd.ensemble_size=2", "network.actor_hidden=[16,16]"]
+
+
+def _env():
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _start(cwd, run, *extra):
+    fresh_or_resume = [f"resume={run}"] if (cwd / run / "checkpoint.pt").exists() else [f"hydra.run.dir={run}", "overwrite=true"]
+    return [*SMALL, *fresh_or_resume, *extra]
+
+
+def _check_bookkeeping(run_dir, total=1000, every=100):
+    want = list(range(every, total + 1, every))
+    assert frames(run_dir) == want  # no duplicates, no gaps
+    for name in ("eval_return", "lambda"):
+        steps = [int(float(line.split(",")[0])) for line in (run_dir / "logs" / "algd" / "scalars" / f"{name}.csv").read_text().split()]
+        assert steps == want, (name, steps)
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["state"]["frames"] == total
+    assert torch.load(run_dir / "policy.pt", weights_only=True)["frames"] == total
+    assert not [p for p in run_dir.rglob("*.tmp")]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kills_at_random_moments_then_resume_keep_one_consistent_run(tmp_path, seed):
+    rng = random.Random(seed)
+    run = "run"
+    # killed inside a checkpoint write (after the temp file is synced, before the rename)
+    proc = subprocess.run([sys.executable, str(TESTS / "fault_driver.py"), str(rng.choice([2, 3])), "algo=algd",
+                           *_start(tmp_path, run)], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert list((tmp_path / run).glob(".checkpoint.pt*.tmp"))  # the half-renamed write was left behind ...
+    killed = []
+    for _ in range(2):  # ... then killed at random moments
+        p = subprocess.Popen([sys.executable, "-m", "algd_components.cli", "algo=algd", *_start(tmp_path, run)],
+                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+        time.sleep(rng.uniform(5.0, 11.0))  # start-up ~4.5 s, then ~1 s per 100 frames
+        p.send_signal(signal.SIGKILL)
+        killed.append(p.wait() == -signal.SIGKILL)
+    assert any(killed)  # at least one kill landed in a running process
+    ckpt = tmp_path / run / "checkpoint.pt"
+    if not ckpt.exists() or torch.load(ckpt, weights_only=False)["state"]["frames"] < 1000:
+        proc = subprocess.run([sys.executable, "-m", "algd_components.cli", "algo=algd", *_start(tmp_path, run)],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    _check_bookkeeping(tmp_path / run)
+
+
+def test_compare_killed_then_rerun_resumes_and_summarises_once(tmp_path):
+    args = [sys.executable, "-m", "algd_components.compare", "--algos", "algd", "--tasks", "SafetyHopperVelocity-v1",
+            "--seeds", "0", "1", "--out", "cmp", "--set", *(s for s in SMALL if not s.startswith("env.name"))]
+    p = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+    time.sleep(10.0)  # inside the first run (start-up ~4.5 s, ~1 s per 100 frames)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not (tmp_path / "cmp" / "summary.md").exists()
+    proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for seed in (0, 1):
+        _check_bookkeeping(tmp_path / "cmp" / "algd" / "SafetyHopperVelocity-v1" / f"seed{seed}")
+    assert (tmp_path / "cmp" / "summary.md").read_text().count("| algd |") == 1
+
+
+# ----------------------------------------------------------------------- every key's bad values
+def _leaves(schema, prefix=""):
+    for f in dataclasses.fields(schema):
+        node_type = f.type if not isinstance(f.type, str) else None
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            yield from _leaves(type(default), f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", f, default
+
+
+def _bad_values(key, field, default):
+    """(override value, why) pairs that must be refused for this key."""
+    t = str(field.type)
+    rng = field.metadata.get("range")
+    out = []
+    if key in ("algo", "resume", "overwrite", "progress_bar", "lagrangian", "logger.exp_name", "env.name", "network.device"):
+        return {"algo": [("nope", "algo='nope'")], "resume": [("nowhere", "no checkpoint found")],
+                "overwrite": [("maybe", "overwrite")], "progress_bar": [("maybe", "progress_bar")],
+                "env.name": [("SafetyNope-v0", "unknown task 'SafetyNope-v0'")],
+                "network.device": [("tpu", "network.device")]}.get(key, [])
+    if "List" in t:
+        out += [("abc", key), ("[abc]", key), ("[]", key)]
+        if rng is not None and rng.ge is not None:
+            out.append((f"[{rng.ge - 1:g}]", key))
+    elif "bool" in t:
+        out.append(("maybe", key))
+    elif rng is not None and rng.choices is not None:
+        out.append(("nope", key))
+    else:
+        out.append(("abc", key))
+        if rng is not None:
+            for bound, delta in ((rng.ge, -1), (rng.gt, 0), (rng.le, 1), (rng.lt, 0)):
+                if bound is not None:
+                    out.append((f"{bound + delta:g}", key))
+    return out
+
+
+CASES = []
+seen_ranges = set()
+for _algo in ("algd", "sac_lag", "cal", "ppo_lag"):
+    _schema = OmegaConf.get_type(compose_config(_algo))
+    for _key, _field, _default in _leaves(_schema):
+        for _value, _want in _bad_values(_key, _field, _default):
+            first_only = not _value.startswith(("abc", "maybe", "nope"))  # shared ranges: once, with the first algorithm
+            if first_only and (_key, _value) in seen_ranges:
+                continue
+            seen_ranges.add((_key, _value))
+            CASES.append((_algo, f"{_key}={_value}", _want))
+
+
+def test_every_key_of_every_algorithm_is_covered():
+    keys = {case[1].split("=")[0] for case in CASES if case[0] == "algd"}
+    assert {"optim.lr", "optim.cost_weight_decay", "network.critic_hidden", "algd.mc_samples", "algd.dual.rule",
+            "compile.mode", "system.autocast", "env.max_episode_steps"} <= keys
+    assert any(c[0] == "ppo_lag" and c[1].startswith("ppo.epochs") for c in CASES) and len(CASES) > 150
+
+
+@pytest.mark.parametrize("algo, override, key", CASES)
+def test_bad_value_exit_2_one_line_naming_the_key_and_no_folder(algo, override, key, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        precheck(algo, [override])  # what algd-train and the recipes run before Hydra makes a folder
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert key in err, (override, err)
+    assert list(tmp_path.iterdir()) == []
