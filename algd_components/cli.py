@@ -124,7 +124,7 @@ def precheck(algo: str, argv: list[str]) -> None:
             raise ConfigError(f"cannot parse the overrides: {str(err).splitlines()[0]}") from None
         for job in jobs:
             cfg = compose_config(algo, job)
-            if cfg.resume:  # the keys named on the command line are checked even where they repeat a default
+            if cfg.resume and cfg.resume != "auto":  # keys named on the command line are checked even at their default
                 explicit = tuple(o.split("=", 1)[0].lstrip("+~") for o in job if "=" in o)
                 algorithms.validate(resolve_run(cfg, ".", explicit)[0])
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from . import algorithms
 from .config import ConfigError, compose_config
 from .plot import cost_panel, load_run
 from .training import train
-from .training.checkpoints import CHECKPOINT_FILE
+from .training.loop import PARALLEL_JOBS_ENV
 from .updates import NonFiniteError
 
 def _finished(run_dir: Path, total_frames: int) -> bool:
@@ -37,9 +38,9 @@ def _finished(run_dir: Path, total_frames: int) -> bool:
     return int(cols["frames"][-1]) >= total_frames
 
 
-def run_all(algos, tasks, seeds, out: Path, shared: list[str]) -> dict:
-    """Compose every run's config first (a bad override fails before anything runs), then
-    run the ones not finished yet."""
+def plan_runs(algos, tasks, seeds, out: Path, shared: list[str]) -> list[tuple]:
+    """Compose every run's config (a bad override fails here, before anything runs):
+    ``(task, algo, seed, overrides, common, cfg, run_dir)`` per run."""
     plan = []
     for task in tasks:
         for algo in algos:
@@ -52,23 +53,80 @@ def run_all(algos, tasks, seeds, out: Path, shared: list[str]) -> dict:
                 except ConfigError as err:
                     raise ConfigError(f"{algo}: {err} (prefix an override with an algorithm name, e.g. "
                                       "'algd:algd.mc_samples=4', to apply it to that algorithm only)") from None
-                plan.append((task, algo, seed, cfg, out / algo / task / f"seed{seed}"))
+                plan.append((task, algo, seed, overrides, common, cfg, out / algo / task / f"seed{seed}"))
+    return plan
+
+
+def _train_one(cfg, run_dir: Path, label: str) -> None:
+    """One run, resumed where it stopped (``resume=auto``): skipped when finished, continued
+    from its checkpoint when interrupted, started over when it never wrote one."""
+    cfg.resume = "auto"
+    try:
+        train(cfg, run_dir)
+    except NonFiniteError as err:
+        raise NonFiniteError(f"{label} ({run_dir}): {err}") from None
+
+
+def _pool_worker_init(jobs: int) -> None:
+    os.environ[PARALLEL_JOBS_ENV] = str(jobs)  # each run takes cores / jobs torch threads (system.num_threads=0)
+
+
+def run_all(algos, tasks, seeds, out: Path, shared: list[str], jobs: int = 1, launcher: str | None = None,
+            launcher_set: list[str] = ()) -> dict:
+    """Compose every run's config first, then run the ones not finished: one after the other,
+    ``jobs`` at a time in worker processes, or handed to a Hydra launcher (one ``-m`` sweep per
+    algorithm).  Every run continues where it stopped, so the same command after a crash
+    finishes the comparison."""
+    plan = plan_runs(algos, tasks, seeds, out, shared)
     out.mkdir(parents=True, exist_ok=True)  # only once every config is known to be good
+    todo = [p for p in plan if not _finished(p[-1], p[5].collector.total_frames)]
+    for task, algo, seed, *_, run_dir in todo:
+        print(f"[compare] {algo} on {task}, seed {seed} -> {run_dir}", flush=True)
+    if launcher:
+        _launch(todo, out, launcher, launcher_set)
+    elif jobs > 1 and len(todo) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork: the workers see every algorithm registered in this process, user ones included
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_worker_init, initargs=(jobs,)) as pool:
+            futures = [pool.submit(_train_one, cfg, run_dir, f"{algo} on {task}, seed {seed}")
+                       for task, algo, seed, _, _, cfg, run_dir in todo]
+            for f in futures:
+                f.result()
+    else:
+        for task, algo, seed, _, _, cfg, run_dir in todo:
+            _train_one(cfg, run_dir, f"{algo} on {task}, seed {seed}")
+    missing = [str(p[-1]) for p in plan if not _finished(p[-1], p[5].collector.total_frames)]
+    if missing:
+        raise RuntimeError(f"{len(missing)} run(s) did not finish (see their folders and the launcher's logs): {missing}")
     runs: dict[tuple[str, str], list[Path]] = {}
-    for task, algo, seed, cfg, run_dir in plan:
-        if not _finished(run_dir, cfg.collector.total_frames):
-            if (run_dir / CHECKPOINT_FILE).is_file():  # interrupted: continue from its checkpoint
-                cfg.resume = str(run_dir)
-                print(f"[compare] {algo} on {task}, seed {seed}: resuming {run_dir}", flush=True)
-            else:  # never wrote a checkpoint: start over (its partial metrics.csv would be replaced)
-                cfg.overwrite = True
-                print(f"[compare] {algo} on {task}, seed {seed} -> {run_dir}", flush=True)
-            try:
-                train(cfg, run_dir)
-            except NonFiniteError as err:
-                raise NonFiniteError(f"{algo} on {task}, seed {seed} ({run_dir}): {err}") from None
+    for task, algo, seed, *_, run_dir in plan:
         runs.setdefault((task, algo), []).append(run_dir)
     return runs
+
+
+def _launch(todo, out: Path, launcher: str, launcher_set) -> None:
+    """Hand the runs to a Hydra launcher plugin (joblib, submitit_local, submitit_slurm, ray, ...):
+    per algorithm, one ``algd-train -m`` sweep over its (task, seed) pairs, each job into
+    ``OUT/<algo>/<task>/seed<k>`` with ``resume=auto``; the launcher waits for its jobs."""
+    import subprocess
+
+    by_algo: dict[str, list] = {}
+    for task, algo, seed, overrides, common, cfg, run_dir in todo:
+        by_algo.setdefault(algo, []).append((task, seed, overrides, common))
+    for algo, runs in by_algo.items():
+        for task in sorted({t for t, *_ in runs}):  # one sweep per (algorithm, task): seeds in parallel
+            seeds = [str(seed) for t, seed, _, _ in runs if t == task]
+            overrides, common = runs[0][2], runs[0][3]
+            fixed = [o for o in overrides if not o.startswith(("env.seed=", "env.name="))]
+            cmd = [sys.executable, "-m", "algd_components.cli", "-m", f"algo={algo}", *common, *fixed,
+                   f"env.name={task}", f"env.seed={','.join(seeds)}", "resume=auto", f"hydra/launcher={launcher}",
+                   *launcher_set, f"hydra.sweep.dir={out / algo / task}", "hydra.sweep.subdir=seed${env.seed}"]
+            proc = subprocess.run(cmd)
+            if proc.returncode != 0:
+                raise RuntimeError(f"the {launcher} sweep of {algo} on {task} failed (exit status {proc.returncode})")
 
 
 def _algo_prefixed(override: str) -> bool:
@@ -149,7 +207,19 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="comparisons/latest")
     p.add_argument("--set", nargs="*", default=[], metavar="[ALGO:]KEY=VALUE",
                    help="overrides for every run; 'algd:algd.mc_samples=4' applies to one algorithm only")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time on this machine (each takes cores / jobs threads)")
+    p.add_argument("--launcher", default=None, metavar="NAME",
+                   help="hand the runs to a Hydra launcher plugin instead: joblib, submitit_local, submitit_slurm, ray, ...")
+    p.add_argument("--launcher-set", nargs="*", default=[], metavar="hydra.launcher.KEY=VALUE",
+                   help="the launcher's settings, e.g. hydra.launcher.partition=gpu hydra.launcher.timeout_min=600")
     args = p.parse_args(argv)
+    if args.jobs < 1:
+        print(f"error: --jobs={args.jobs} is not allowed: an integer >= 1", file=sys.stderr)
+        return 2
+    if args.launcher and args.jobs > 1:
+        print("error: --jobs is not allowed with --launcher: the launcher decides how many runs go at once "
+              "(e.g. --launcher-set hydra.launcher.n_jobs=2)", file=sys.stderr)
+        return 2
     try:
         for a in args.algos:
             algorithms.get(a)
@@ -164,13 +234,17 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out)
     try:
-        runs = run_all(args.algos, args.tasks, args.seeds, out, list(args.set))
+        runs = run_all(args.algos, args.tasks, args.seeds, out, list(args.set), args.jobs, args.launcher,
+                       list(args.launcher_set))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except NonFiniteError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     summarize(runs, out)
     print(figure(runs, out))
     print((out / "summary.md").read_text())

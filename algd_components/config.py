@@ -192,6 +192,9 @@ class OptimConfig:
 @dataclass
 class SystemConfig:
     retain_freed_memory: bool = True
+    # torch's math threads; 0: torch's default, or cores / jobs when jobs share the machine
+    # (algd-compare --jobs, a -m sweep on the joblib or submitit_local launcher)
+    num_threads: int = checked(0, ge=0, note="0: automatic")
     float32_matmul_precision: str = checked("highest", choices=FLOAT32_MATMUL_PRECISIONS)
     autocast: Optional[str] = checked(None, choices=(None, *AUTOCAST_DTYPES))
 
@@ -208,6 +211,8 @@ class LoggerConfig:
     eval_iter: int = checked(5000, ge=1)
     eval_episodes: int = checked(3, ge=1)
     exp_name: str = "run"
+    video_every: int = checked(0, ge=0, note="record one evaluation episode every k evaluations; 0: off")
+    torchrl_info: bool = False  # TorchRL's INFO lines (e.g. storage initialised); off: warnings only
 
 
 @dataclass
@@ -243,7 +248,9 @@ class TrainConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     lagrangian: Dict[str, Any] = field(default_factory=dict)  # from the lagrangian group (conf/lagrangian)
-    resume: Optional[str] = None  # a run directory (or its checkpoint.pt) to continue
+    # a run directory (or its checkpoint.pt) to continue; "auto": continue the run in this run's
+    # own folder if it holds a checkpoint (nothing to do if it is finished), else start it afresh
+    resume: Optional[str] = None
     overwrite: bool = False  # a fresh run may replace the run already in its folder
     progress_bar: bool = True
 

@@ -156,7 +156,7 @@ class TruncateObservation(Transform):
         return observation_spec
 
 
-def _speed_cost_env(env_id: str):
+def _speed_cost_env(env_id: str, **make_kwargs):
     """A gymnasium MuJoCo env whose ``step`` returns safety-gymnasium's 6-tuple with
     cost = |x velocity| (Hopper, HalfCheetah) or the planar speed (Ant, Humanoid)."""
     import gymnasium as gym
@@ -169,7 +169,7 @@ def _speed_cost_env(env_id: str):
             cost = math.hypot(vx, vy)
             return obs, reward, cost, terminated, truncated, info
 
-    return SpeedCost(gym.make(env_id))
+    return SpeedCost(gym.make(env_id, **make_kwargs))
 
 
 def make_env(
@@ -177,18 +177,21 @@ def make_env(
     seed: int | None = None,
     max_episode_steps: int | None = None,
     device: str | torch.device = "cpu",
+    render_mode: str | None = None,
 ) -> EnvBase:
-    """Build the TorchRL env for task ``name`` (see :data:`TASKS`)."""
+    """Build the TorchRL env for task ``name`` (see :data:`TASKS`); ``render_mode="rgb_array"``
+    lets ``env.base_env._env.render()`` return frames (for videos)."""
     task = get_task(name)
     steps = task.max_episode_steps if max_episode_steps is None else int(max_episode_steps)
     if steps < 1:
         raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps!r}")
     from torchrl.envs.libs.safety_gymnasium import SafetyGymnasiumEnv, SafetyGymnasiumWrapper
 
+    render = {} if render_mode is None else {"render_mode": render_mode}
     if task.family == "velocity":
-        base = SafetyGymnasiumWrapper(_speed_cost_env(task.env_id), device=device)
+        base = SafetyGymnasiumWrapper(_speed_cost_env(task.env_id, **render), device=device)
     else:
-        base = SafetyGymnasiumEnv(task.env_id, device=device)
+        base = SafetyGymnasiumEnv(task.env_id, device=device, **render)
     transforms = [CostAsReward()]
     if task.obs_truncate is not None:
         transforms.append(TruncateObservation(task.obs_truncate))

@@ -56,6 +56,15 @@ def validate_common(cfg: DictConfig) -> None:
         require(isinstance(rho, (int, float)) and not isinstance(rho, bool) and rho > 0 and rho != float("inf"),
                 "lagrangian.rho", rho, "a number > 0")
     make_lagrangian(cfg)
+    c = cfg.collector
+    require(c.init_random_frames % c.frames_per_batch == 0, "collector.init_random_frames", c.init_random_frames,
+            f"a multiple of collector.frames_per_batch ({c.frames_per_batch}): the collector rounds it up otherwise")
+    if cfg.logger.video_every:
+        import importlib.util
+
+        missing = [m for m in ("imageio", "imageio_ffmpeg") if importlib.util.find_spec(m) is None]
+        require(not missing, "logger.video_every", cfg.logger.video_every,
+                f"0 here: videos need {missing} (pip install 'algd-components[video]')")
     backend = cfg.logger.backend
     if backend in ("tensorboard", "wandb"):
         import importlib.util
@@ -88,8 +97,8 @@ def check_replay_buffer(cfg: DictConfig) -> None:
     size, batch = cfg.replay_buffer.size, cfg.optim.batch_size
     require(size >= batch, "replay_buffer.size", size, f"an integer >= optim.batch_size ({batch})")
     c = cfg.collector
-    # updates start after the first collected batch that reaches init_random_frames
-    first = max(1, -(-max(c.init_random_frames, 1) // c.frames_per_batch)) * c.frames_per_batch
+    # updates start with the first collected batch that reaches init_random_frames (a multiple of the batch)
+    first = max(c.init_random_frames, c.frames_per_batch)
     require(min(first, size) >= batch, "collector.init_random_frames", c.init_random_frames,
             f"enough frames for one batch before the first update: the buffer holds {min(first, size)} frames then "
             f"(collector.frames_per_batch={c.frames_per_batch}), fewer than optim.batch_size={batch}")

@@ -8,6 +8,8 @@ buffer and do ``utd_ratio`` updates per frame; on-policy ones set ``Algorithm.le
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,8 +25,10 @@ from ..config import ConfigError, compose_config, require
 from ..precision import float32_matmul_precision, update_autocast
 from .checkpoints import (CHECKPOINT_FILE, POLICY_FILE, atomic_save_text, resolve_checkpoint, restore_checkpoint, save_checkpoint,
                           save_policy)
+from ..envs import make_env
 from .factories import make_collector, make_envs, make_replay_buffer, train_env_factory
-from .metrics import LOSS_COLUMNS, EpisodeTracker, MetricsCSV, evaluate, log_scalars, make_logger, trim_csv_logs
+from .metrics import (EPISODE_COLUMNS, LOSS_COLUMNS, EpisodeTracker, MetricsCSV, evaluate, log_hparams, log_scalars,
+                      make_logger, record_video)
 from ..updates import NonFiniteError, NonFiniteGuard, update_step
 
 __all__ = ["RunState", "train", "resolve_run"]
@@ -56,6 +60,35 @@ class Window:
             "frames_per_s": self.frames / elapsed,
             "update_time_fraction": self.update_s / elapsed,
         }
+
+
+PARALLEL_JOBS_ENV = "ALGD_PARALLEL_JOBS"  # set by algd-compare --jobs for its workers
+
+
+def auto_num_threads() -> int:
+    """Torch threads when ``system.num_threads=0``: the machine's cores divided by the jobs
+    sharing it — ``algd-compare --jobs N`` (``ALGD_PARALLEL_JOBS``), or a ``-m`` sweep on the
+    joblib launcher (its ``n_jobs``) or the submitit_local one (its ``cpus_per_task``, else
+    the sweep's jobs) — else 0, torch's default.  Why: jobs whose threads outnumber the cores
+    slow each other's updates far more than they gain (measured in docs/scaling.md)."""
+    cores = os.cpu_count() or 1
+    jobs = int(os.environ.get(PARALLEL_JOBS_ENV, "0") or 0)
+    if not jobs:
+        try:
+            from hydra.core.hydra_config import HydraConfig
+
+            hc = HydraConfig.get()
+            launcher = hc.launcher.get("_target_", "")
+            if "JoblibLauncher" in launcher:
+                n = hc.launcher.get("n_jobs", -1)
+                jobs = cores if n in (None, -1) or n <= 0 else n
+            elif "LocalLauncher" in launcher and "submitit" in launcher:
+                if hc.launcher.get("cpus_per_task"):
+                    return int(hc.launcher.cpus_per_task)
+                jobs = cores
+        except (ValueError, AttributeError, ImportError):  # not inside a Hydra job
+            return 0
+    return max(1, cores // jobs) if jobs else 0
 
 
 def _load_checkpoint(resume: str) -> tuple[dict, Path]:
@@ -122,6 +155,11 @@ def resolve_run(cfg: DictConfig, run_dir, explicit: tuple[str, ...] = ()) -> tup
     and the checkpoint's folder.  ``explicit``: the keys the command line set (see
     :func:`_resume_overrides`).
     """
+    auto = cfg.resume == "auto"
+    if auto:  # this folder's own run, wherever it stopped (compare, sweeps, requeued jobs)
+        held = Path(run_dir) / CHECKPOINT_FILE
+        cfg = cfg.copy()
+        cfg.resume, cfg.overwrite = (str(held), False) if held.is_file() else (None, True)
     if not cfg.resume:
         run_dir = Path(run_dir)
         _fresh_run_dir(cfg, run_dir)
@@ -143,7 +181,7 @@ def resolve_run(cfg: DictConfig, run_dir, explicit: tuple[str, ...] = ()) -> tup
     merged.resume, merged.overwrite = cfg.resume, False
     frames = ckpt["state"]["frames"]
     total = merged.collector.total_frames
-    require(isinstance(total, int) and total > frames, "collector.total_frames", total,
+    require(isinstance(total, int) and (total > frames or auto and total == frames), "collector.total_frames", total,
             f"an integer above the checkpoint's {frames} frames when resuming")
     return merged, ckpt, path.parent
 
@@ -169,12 +207,21 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     checkpoint and the run continues in the checkpoint's directory.
     """
     cfg, ckpt, run_dir = resolve_run(cfg, run_dir)
+    if ckpt is not None and ckpt["state"]["frames"] >= cfg.collector.total_frames:  # resume=auto, finished
+        return dict(ckpt["state"])
     spec = algorithms.get(cfg.algo)
     algorithms.validate(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     _clean(run_dir, overwrite=cfg.overwrite and ckpt is None)
     if cfg.system.retain_freed_memory:
         retain_freed_memory()
+    threads = cfg.system.num_threads or auto_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    logging.getLogger("torchrl").setLevel(logging.INFO if cfg.logger.torchrl_info else logging.WARNING)
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)  # PyOpenGL's INFO notice when videos render
+    if cfg.logger.video_every:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede MuJoCo's first import
     device = algorithms.common.pick_device(cfg.network.device)
     torch.manual_seed(cfg.env.seed)
     train_env, eval_env, task, max_steps, h = make_envs(cfg)
@@ -185,16 +232,20 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     episodes = EpisodeTracker()
     state = RunState(**restore_checkpoint(ckpt, loss, optimizers, replay_buffer, episodes)) if ckpt else RunState()
     atomic_save_text(OmegaConf.to_yaml(cfg, resolve=True), run_dir / ("config_resumed.yaml" if ckpt else "config.yaml"))
-    metrics = MetricsCSV(run_dir / "metrics.csv", resume_frames=state.frames if ckpt else None)
-    if ckpt:
-        trim_csv_logs(run_dir / "logs", state.frames)
-    logger = make_logger(cfg.logger.backend, run_dir, cfg.logger.exp_name)
+    resume_frames = state.frames if ckpt else None
+    metrics = MetricsCSV(run_dir / "metrics.csv", resume_frames=resume_frames)
+    episodes_csv = MetricsCSV(run_dir / "episodes.csv", EPISODE_COLUMNS, resume_frames=resume_frames)
+    logger = make_logger(cfg.logger.backend, run_dir, cfg.logger.exp_name, resume_frames)
+    if ckpt is None:
+        log_hparams(logger, cfg)
     if cfg.collector.async_collection:
         train_env.close()  # the worker builds its own
         collector = make_collector(cfg, None, algo.policy, device, state.frames, train_env_factory(cfg, task.name, max_steps))
     else:
         collector = make_collector(cfg, train_env, algo.policy, device, state.frames)
     episode_limit = cfg.env.cost_limit if cfg.env.cost_limit is not None else task.cost_limit
+    eval_limit = h if task.limit_kind == "discounted" else episode_limit
+    evaluations = state.frames // cfg.logger.eval_iter  # for logger.video_every
     one_update = algo.update or functools.partial(update_step, loss, optimizers, algo.target_updater)
     guard, guard_from = NonFiniteGuard(), state.updates + 1  # the run's number of the guard's first update
     last_good = (run_dir / CHECKPOINT_FILE, state.frames) if ckpt else None
@@ -240,8 +291,16 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
             if state.frames >= next_eval or done:
                 next_eval = every(cfg.logger.eval_iter)
                 eval_env.set_seed(cfg.env.seed + 10_000 + state.frames)  # evaluation independent of history
-                row = {"frames": state.frames,
-                       **evaluate(eval_env, algo.policy, cfg.logger.eval_episodes, max_steps, cfg.optim.cost_gamma),
+                eval_row, eval_episodes = evaluate(eval_env, algo.policy, cfg.logger.eval_episodes, max_steps,
+                                                   cfg.optim.cost_gamma, eval_limit, task.limit_kind)
+                for i, e in enumerate(eval_episodes):
+                    episodes_csv.write({"frames": state.frames, "episode": i, **e})
+                evaluations += 1
+                if cfg.logger.video_every and evaluations % cfg.logger.video_every == 0:
+                    record_video(functools.partial(make_env, task.name, seed=cfg.env.seed + 10_000 + state.frames,
+                                                   max_episode_steps=max_steps, render_mode="rgb_array"),
+                                 algo.policy, max_steps, run_dir / "videos" / f"eval_{state.frames}.mp4")
+                row = {"frames": state.frames, **eval_row,
                        "train_episode_return": episodes.mean_return, "train_episode_cost": episodes.mean_cost,
                        "lambda": float(loss.dual.value), **{k: state.last_losses.get(k) for k in LOSS_COLUMNS}, "updates": state.updates,
                        **window.rates(), "wall_time_s": state.wall_time_s}

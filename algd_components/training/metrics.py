@@ -18,8 +18,8 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from ..config import ConfigError
 
-__all__ = ["METRIC_COLUMNS", "LOSS_COLUMNS", "MetricsCSV", "EpisodeTracker", "run_episodes", "evaluate",
-           "make_logger", "log_scalars", "trim_csv_logs"]
+__all__ = ["METRIC_COLUMNS", "LOSS_COLUMNS", "EPISODE_COLUMNS", "MetricsCSV", "EpisodeTracker", "run_episodes",
+           "evaluate", "make_logger", "log_hparams", "log_scalars", "trim_csv_logs", "record_video"]
 
 # the last update's scalars written to metrics.csv (those a loss does not produce stay empty)
 LOSS_COLUMNS = ("loss_qvalue", "loss_cost", "loss_actor", "score_loss", "energy", "cost_estimate_batch",
@@ -29,6 +29,9 @@ METRIC_COLUMNS = [
     "eval_return",
     "eval_cost",
     "eval_discounted_cost",
+    "eval_return_std",
+    "eval_cost_std",
+    "eval_violation_rate",
     "train_episode_return",
     "train_episode_cost",
     "lambda",
@@ -40,6 +43,8 @@ METRIC_COLUMNS = [
     "wall_time_s",
 ]
 TIME_COLUMNS = ("updates_per_s", "frames_per_s", "update_time_fraction", "wall_time_s")
+# episodes.csv: every evaluation episode
+EPISODE_COLUMNS = ["frames", "episode", "return", "cost", "discounted_cost", "length", "violation"]
 
 
 @torch.no_grad()
@@ -60,15 +65,24 @@ def run_episodes(env, policy, num_episodes: int, max_steps: int, gamma: float,
     return episodes
 
 
-def evaluate(env, policy, num_episodes: int, max_steps: int, gamma: float) -> dict[str, float]:
-    """Deterministic episodes; the mean return, episode cost and discounted cost as
-    ``metrics.csv``'s ``eval_*`` columns."""
+def evaluate(env, policy, num_episodes: int, max_steps: int, gamma: float, cost_limit: float,
+             limit_kind: str = "episodic") -> tuple[dict[str, float], list[dict]]:
+    """Deterministic episodes: ``metrics.csv``'s ``eval_*`` columns (means, spreads, the
+    fraction of episodes over the limit) and the episodes themselves (``violation``: the
+    episode's cost — its discounted cost for a ``"discounted"`` limit — above ``cost_limit``)."""
     episodes = run_episodes(env, policy, num_episodes, max_steps, gamma)
+    measure = "discounted_cost" if limit_kind == "discounted" else "cost"
+    for e in episodes:
+        e["violation"] = bool(e[measure] > cost_limit)
+    col = lambda k: np.array([e[k] for e in episodes], dtype=float)  # noqa: E731
     return {
-        "eval_return": float(np.mean([e["return"] for e in episodes])),
-        "eval_cost": float(np.mean([e["cost"] for e in episodes])),
-        "eval_discounted_cost": float(np.mean([e["discounted_cost"] for e in episodes])),
-    }
+        "eval_return": float(col("return").mean()),
+        "eval_cost": float(col("cost").mean()),
+        "eval_discounted_cost": float(col("discounted_cost").mean()),
+        "eval_return_std": float(col("return").std()),
+        "eval_cost_std": float(col("cost").std()),
+        "eval_violation_rate": float(col("violation").mean()),
+    }, episodes
 
 
 class EpisodeTracker:
@@ -135,28 +149,98 @@ class MetricsCSV:
             )
 
 
-def make_logger(backend: str, run_dir: Path, exp_name: str):
-    """A TorchRL logger writing under ``run_dir/logs`` (None for backend '')."""
+def make_logger(backend: str, run_dir: Path, exp_name: str, resume_frames: int | None = None):
+    """A TorchRL logger writing under ``run_dir/logs`` (None for backend '').  On resume,
+    what a killed run logged past the checkpoint is cut back: the CSV files are trimmed
+    (:func:`trim_csv_logs`); TensorBoard's writer is reopened with ``purge_step`` so that
+    its events past the checkpoint are discarded."""
     if not backend:
         return None
     from torchrl.record.loggers import get_logger
 
+    if resume_frames is not None and backend == "csv":
+        trim_csv_logs(Path(run_dir) / "logs", resume_frames)
     try:
-        return get_logger(backend, logger_name=str(Path(run_dir) / "logs"), experiment_name=exp_name)
+        logger = get_logger(backend, logger_name=str(Path(run_dir) / "logs"), experiment_name=exp_name)
     except ImportError as err:
         raise ConfigError(f"logger.backend={backend!r} needs a package that is not installed ({err}); use 'csv'") from None
+    if resume_frames is not None and backend == "tensorboard":
+        from torch.utils.tensorboard import SummaryWriter
+
+        log_dir = logger.experiment.log_dir
+        logger.experiment.close()
+        logger.experiment = SummaryWriter(log_dir=log_dir, purge_step=resume_frames + 1)
+    return logger
 
 
-def _finite_number(x) -> bool:
-    return isinstance(x, Number) and not isinstance(x, bool) and math.isfinite(x)
+def log_hparams(logger, cfg) -> None:
+    """The resolved config as the logger's hyperparameters (flattened ``a.b.c`` keys; lists
+    and nulls as text, as TensorBoard's hparams take only numbers, strings and booleans)."""
+    if logger is None:
+        return
+    from omegaconf import OmegaConf
+
+    flat, stack = {}, [("", OmegaConf.to_container(cfg, resolve=True))]
+    while stack:
+        prefix, node = stack.pop()
+        for k, v in node.items():
+            if isinstance(v, dict):
+                stack.append((f"{prefix}{k}.", v))
+            else:
+                flat[f"{prefix}{k}"] = v if isinstance(v, (bool, int, float, str)) else str(v)
+    logger.log_hparams(flat)
 
 
 def log_scalars(logger, row: Mapping[str, Any]) -> None:
+    """Every number of ``row`` at step ``row["frames"]``, NaN and inf included (a column the
+    run cannot fill yet, e.g. no finished training episode, is logged as NaN, not dropped)."""
     if logger is None:
         return
     for k, v in row.items():
-        if k != "frames" and v is not None and _finite_number(v):
+        if k != "frames" and v is not None and isinstance(v, Number) and not isinstance(v, bool):
             logger.log_scalar(k, v, step=row["frames"])
+
+
+def _free_renderers(gym_env) -> None:
+    """Free the env's off-screen GL contexts now, while EGL is up: safety-gymnasium's builder
+    has no ``close`` for its task's viewers, which otherwise fail noisily at interpreter exit."""
+    unwrapped = gym_env.unwrapped
+    renderer = getattr(unwrapped, "mujoco_renderer", None)
+    if renderer is not None:
+        renderer.close()
+    task = getattr(unwrapped, "task", None)
+    viewers = getattr(task, "_viewers", None) or {}
+    for viewer in list(viewers.values()):
+        (getattr(viewer, "free", None) or viewer.close)()
+    viewers.clear()
+    if task is not None and hasattr(task, "viewer"):
+        task.viewer = None
+
+
+def record_video(env_factory, policy, max_steps: int, path: Path, fps: int = 30) -> Path:
+    """One deterministic episode of ``policy`` rendered to ``path`` (mp4, imageio-ffmpeg).
+
+    Why not TorchRL's ``VideoRecorder``: it reads a ``pixels`` entry, and TorchRL's pixel
+    path for gym-like envs unpacks five step values where safety-gymnasium returns six, so
+    the frames are rendered here from the underlying env after each step; and TorchRL's CSV
+    logger writes mp4 only through torchcodec, which this project does not depend on."""
+    import imageio.v2 as imageio
+
+    env = env_factory()
+    frames = []
+    gym_env = env.base_env._env
+    try:
+        def grab(*_):
+            frames.append(gym_env.render())
+
+        with set_exploration_type(ExplorationType.DETERMINISTIC), torch.no_grad():
+            env.rollout(max_steps, policy, break_when_any_done=True, callback=grab)
+    finally:
+        _free_renderers(gym_env)
+        env.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimsave(path, [f for f in frames if f is not None], fps=fps, macro_block_size=1)
+    return path
 
 
 def trim_csv_logs(log_dir: Path, frames: int) -> None:
