@@ -29,7 +29,7 @@ from .critics import EnsembleCostValue
 from .dual import DUAL_SOURCES, DualVariable, step_dual
 from .lagrangians import Lagrangian
 from .functional import rectified_multiplier
-from .objectives import CostCriticMixin
+from .objectives import COST_TARGETS, CostCriticMixin
 
 __all__ = ["PPOLagLoss", "SACLagLoss"]
 
@@ -54,6 +54,8 @@ class SACLagLoss(CostCriticMixin, SACLoss):
             ``[λ + c (mean_B Q̂c(s, a_B) - h)]_+`` in place of λ, ``a_B`` the replay-buffer
             actions — the augmented-Lagrangian gradient on the batch's constraint estimate
             (CAL's local policy convexification).  Meant for the standard Lagrangian.
+        cost_target: the cost critics' TD target, ``"mean"``, ``"member"`` or ``"max"``
+            (:meth:`~algd_components.CostCriticMixin.cost_target`).
         **sac_kwargs: passed to ``SACLoss`` (``gamma`` via ``make_value_estimator`` as usual,
             ``alpha_init``, ``target_entropy``, ...).
 
@@ -89,8 +91,11 @@ class SACLagLoss(CostCriticMixin, SACLoss):
         cost_gamma: float = 0.99,
         dual_source: str = "batch",
         rectification_coef: float = 0.0,
+        cost_target: str = "mean",
         **sac_kwargs,
     ):
+        if cost_target not in COST_TARGETS:
+            raise ValueError(f"cost_target {cost_target!r} is not one of {list(COST_TARGETS)}")
         if dual_source not in DUAL_SOURCES:
             raise ValueError(f"unknown dual_source {dual_source!r}; choose one of {list(DUAL_SOURCES)}")
         if not 0.0 <= cost_gamma <= 1.0:
@@ -106,6 +111,7 @@ class SACLagLoss(CostCriticMixin, SACLoss):
         self.cost_gamma = float(cost_gamma)
         self.dual_source = dual_source
         self.rectification_coef = float(rectification_coef)
+        self.cost_target_mode = cost_target
 
     @property
     def out_keys(self):

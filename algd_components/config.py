@@ -187,6 +187,8 @@ class OptimConfig:
     gamma: float = checked(0.99, gt=0, le=1)
     cost_gamma: float = checked(0.99, gt=0, le=1)
     target_update_polyak: float = checked(0.995, ge=0, lt=1)
+    target_update_interval: int = checked(1, ge=1, note="soft-update the targets on every k-th update")
+    weight_decay: bool = True  # apply cost_weight_decay (Table 3); the released ALGD code applies none
 
 
 @dataclass
@@ -203,6 +205,9 @@ class SystemConfig:
 class NetworkConfig:
     device: str = ""  # "": CUDA when available, else CPU
     critic_hidden: List[int] = checked(default_factory=lambda: [256, 256], ge=1, min_len=1)
+    # torch: PyTorch's defaults; released: the authors' code (Xavier-uniform actor and reward
+    # critic, truncated-normal cost ensemble, zero biases)
+    init: str = checked("torch", choices=("torch", "released"))
 
 
 @dataclass

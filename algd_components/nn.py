@@ -13,7 +13,27 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["EnsembleLinear", "EnsembleMLP"]
+__all__ = ["EnsembleLinear", "EnsembleMLP", "INIT_SCHEMES", "init_linear_"]
+
+# weight initialisations: PyTorch's nn.Linear default, Xavier-uniform with zero bias (the
+# released ALGD code's twin critic and score network), truncated normal std 1/(2 sqrt(in)) within
+# two std with zero bias (its cost ensemble, the MBPO-style EnsembleFC)
+INIT_SCHEMES = ("torch", "xavier", "trunc_normal")
+
+
+def init_linear_(weight: torch.Tensor, bias: torch.Tensor | None, in_features: int, scheme: str) -> None:
+    """Re-initialise one linear layer's ``weight`` (any layout; Xavier is symmetric in fan-in
+    and fan-out) and ``bias`` in place by ``scheme`` (not ``"torch"``: that is the constructor's)."""
+    with torch.no_grad():
+        if scheme == "xavier":
+            nn.init.xavier_uniform_(weight, gain=1.0)
+        elif scheme == "trunc_normal":
+            std = 1.0 / (2.0 * math.sqrt(in_features))
+            nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+        else:
+            raise ValueError(f"init scheme {scheme!r} is not one of {list(INIT_SCHEMES[1:])}")
+        if bias is not None:
+            bias.zero_()
 
 
 class EnsembleLinear(nn.Module):
@@ -125,6 +145,15 @@ class EnsembleMLP(nn.Module):
             h = h + p  # out of place: an in-place add on a reshaped view costs copies in backward
         full = (m, *batch, out)
         return h.expand(full).reshape(m, -1, out)
+
+    def reset_parameters(self, scheme: str = "torch") -> None:
+        """Re-initialise every member's layers by one of :data:`INIT_SCHEMES`."""
+        for layer in self.layers:
+            if scheme == "torch":
+                layer.reset_parameters()
+            else:
+                for m in range(self.num_members):
+                    init_linear_(layer.weight[m], layer.bias[m], layer.in_features, scheme)
 
     def member(self, index: int) -> nn.Sequential:
         """A standalone ``nn.Sequential`` copy of member ``index`` (for inspection/tests)."""

@@ -15,7 +15,9 @@ from .critics import EnsembleCostValue, TwinQValue
 from .dual import DUAL_SOURCES, DualVariable, step_dual
 from .lagrangians import Lagrangian
 
-__all__ = ["AugLagScoreTarget", "ALGDLoss", "CostCriticMixin"]
+__all__ = ["AugLagScoreTarget", "ALGDLoss", "CostCriticMixin", "COST_TARGETS", "SCORE_REDUCTIONS"]
+
+SCORE_REDUCTIONS = ("sum", "mean")
 
 
 class AugLagScoreTarget(LossModule):
@@ -43,6 +45,10 @@ class AugLagScoreTarget(LossModule):
         cost_limit: ``h``, the budget for the discounted cost value.
         num_samples: ``N`` ≥ 1 (paper: 6).
         beta: ``β`` > 0 (released code: 1.0).
+        reduction: ``"sum"`` — ``||φ_θ - φ_A||²`` summed over action dimensions, averaged over
+            the batch (the paper) — or ``"mean"``, averaged over both (``F.mse_loss``, the
+            released code): ``d_a`` times smaller, which matters only where the score term is
+            mixed with another loss (``algd=code``'s pathwise energy term).
 
     Input keys (``set_keys`` to rename): ``observation``, ``noisy_action``,
     ``noise_sigma``, ``diffusion_step`` — what ``VESDEActor.sample_for_training`` writes.
@@ -78,8 +84,11 @@ class AugLagScoreTarget(LossModule):
         cost_limit: float,
         num_samples: int = 6,
         beta: float = 1.0,
+        reduction: str = "sum",
     ):
         super().__init__()
+        if reduction not in SCORE_REDUCTIONS:
+            raise ValueError(f"score reduction {reduction!r} is not one of {list(SCORE_REDUCTIONS)}")
         if int(num_samples) != num_samples or num_samples < 1:
             raise ValueError(f"num_samples (N) must be an integer >= 1, got {num_samples!r}")
         if not (isinstance(beta, (int, float)) and beta > 0):
@@ -92,6 +101,7 @@ class AugLagScoreTarget(LossModule):
         self.cost_limit = float(cost_limit)
         self.num_samples = int(num_samples)
         self.beta = float(beta)
+        self.reduction = reduction
         # set by algd_components.compile.compile_modules: torch.compile(type(self).energy_and_grad)
         self.compiled_energy_and_grad = None
 
@@ -142,7 +152,10 @@ class AugLagScoreTarget(LossModule):
             )
         target = self.score_target(tensordict)
         pred = self.actor.policy.score(obs, noisy.detach(), tensordict.get(k.diffusion_step))
-        loss = (pred - target).square().sum(-1).mean()
+        if self.reduction == "sum":  # the squared norm over action dimensions (paper eq. (11)'s matching loss)
+            loss = (pred - target).square().sum(-1).mean()
+        else:  # F.mse_loss(pred, target): also averaged over action dimensions (the released code)
+            loss = (pred - target).square().mean()
         return TensorDict(
             {
                 "loss_score": loss,
@@ -153,6 +166,9 @@ class AugLagScoreTarget(LossModule):
         )
 
 
+COST_TARGETS = ("mean", "member", "max")
+
+
 class CostCriticMixin:
     """What every loss with a cost-critic ensemble and a dual variable shares
     (:class:`ALGDLoss`, :class:`~algd_components.SACLagLoss`): the cost critics' TD target and
@@ -160,21 +176,36 @@ class CostCriticMixin:
 
     Expects ``cost_network`` converted to functional with target parameters
     (``convert_to_functional(..., create_target_params=True)``), and the attributes
-    ``cost_gamma``, ``dual``, ``dual_source`` and ``cost_limit``.
+    ``cost_gamma``, ``cost_target_mode`` (one of :data:`COST_TARGETS`), ``dual``,
+    ``dual_source`` and ``cost_limit``.
     """
 
     def cost_target(self, next_observation, next_action, cost, not_done) -> torch.Tensor:
-        """``y_c = c + γ_c (1 - d) mean_i Q'_{c,i}(s', a')`` from the target ensemble (paper
-        Alg. 1 lines 15-16), ``[*, 1]``, no gradient."""
+        """The cost critics' TD target from the target ensemble (paper Alg. 1 lines 15-16), no gradient:
+
+        * ``"mean"``: ``y_c = c + γ_c (1 - d) mean_i Q'_{c,i}(s', a')`` for every member, ``[*, 1]``;
+        * ``"member"``: member i bootstraps from its own target member,
+          ``y_{c,i} = c + γ_c (1 - d) Q'_{c,i}(s', a')``, ``[*, M, 1]`` (the released ALGD and CAL
+          code: keeps the members' disagreement that a ``mean + k·std`` estimate relies on);
+        * ``"max"``: ``c + γ_c (1 - d) max_i Q'_{c,i}`` for every member (CAL's ``intrgt_max``,
+          its Humanoid setting).
+        """
+        mode = getattr(self, "cost_target_mode", "mean")
         with torch.no_grad():
             with self.target_cost_network_params.to_module(self.cost_network):
-                qc_next = self.cost_network.members(next_observation, next_action).mean(-2)
+                members = self.cost_network.members(next_observation, next_action)
+            if mode == "member":
+                return cost.unsqueeze(-2) + self.cost_gamma * not_done.unsqueeze(-2) * members
+            qc_next = members.mean(-2) if mode == "mean" else members.max(-2).values
             return cost + self.cost_gamma * not_done * qc_next
 
     @staticmethod
     def cost_loss(members: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Every member regresses on ``target``: ``mean_B Σ_i (Q_{c,i} - y_c)²``."""
-        return (members - target.unsqueeze(-2)).square().sum(-2).mean()
+        """Every member regresses on its target (``[*, 1]`` shared, or ``[*, M, 1]`` per member):
+        ``mean_B Σ_i (Q_{c,i} - y_{c,i})²``."""
+        if target.dim() < members.dim():
+            target = target.unsqueeze(-2)
+        return (members - target).square().sum(-2).mean()
 
     # detached views of the online critics, for the policy's energy with the critics frozen;
     # built once, as TorchRL's SACLoss does (its cache is dropped when the loss is moved/cast):
@@ -200,7 +231,8 @@ class ALGDLoss(CostCriticMixin, LossModule):
     * ``loss_qvalue``: clipped double-Q TD loss, ``y = r + γ(1-d) min_j Q'_j(s', a')``
       with ``a' ~ π_θ(·|s')`` (lines 13-16).
     * ``loss_cost``: each ensemble member regresses on
-      ``y_c = c + γ_c(1-d) mean_i Q'_{c,i}(s', a')`` (lines 15-16).
+      ``y_c = c + γ_c(1-d) mean_i Q'_{c,i}(s', a')`` (lines 15-16), or on its own target
+      member's (``cost_target="member"``, the released code; see :meth:`cost_target`).
     * ``loss_actor = score_coef · ||φ_θ - φ_A||² + energy_coef · mean L(s, a^0)``: the
       score-matching loss of :class:`AugLagScoreTarget` (lines 18-20) plus, optionally,
       the released code's pathwise term — the energy of the policy's own action,
@@ -251,8 +283,12 @@ class ALGDLoss(CostCriticMixin, LossModule):
         score_coef: float = 1.0,
         energy_coef: float = 0.0,
         dual_source: str = "batch",
+        score_reduction: str = "sum",
+        cost_target: str = "mean",
     ):
         super().__init__()
+        if cost_target not in COST_TARGETS:
+            raise ValueError(f"cost_target {cost_target!r} is not one of {list(COST_TARGETS)}")
         for name, val in (("gamma", gamma), ("cost_gamma", cost_gamma)):
             if not 0.0 <= val <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {val!r}")
@@ -269,8 +305,9 @@ class ALGDLoss(CostCriticMixin, LossModule):
         self.lagrangian = lagrangian
         self.dual = dual
         self.score_loss = AugLagScoreTarget(
-            actor, qvalue_network, cost_network, lagrangian, dual, cost_limit, num_samples, beta
+            actor, qvalue_network, cost_network, lagrangian, dual, cost_limit, num_samples, beta, score_reduction
         )
+        self.cost_target_mode = cost_target
         self.cost_limit = float(cost_limit)
         self.gamma, self.cost_gamma = float(gamma), float(cost_gamma)
         self.score_coef, self.energy_coef = float(score_coef), float(energy_coef)

@@ -111,12 +111,23 @@ class ForeachSoftUpdate(SoftUpdate):
     ``torch._foreach_lerp_`` call.
 
     Same constructor, rule, checks and state as ``SoftUpdate``, and bitwise the same result
-    (tested).  Why it exists: ``SoftUpdate.step`` lerps network by network through
+    (tested).  ``interval=k`` steps the targets on every k-th call only (the 1st, k+1-th, ...;
+    the released ALGD and CAL code: ``critic_target_update_frequency = 2``).  Why it exists: ``SoftUpdate.step`` lerps network by network through
     TensorDict ``.data`` views built anew on every call, which costs several times more
     host time per update (docs/performance.md, "Host overheads").
     """
 
+    def __init__(self, loss_module, *, eps: float | None = None, tau: float | None = None, interval: int = 1):
+        if int(interval) != interval or interval < 1:
+            raise ValueError(f"interval must be an integer >= 1, got {interval!r}")
+        kwargs = {"eps": eps} if tau is None else {"tau": tau}
+        super().__init__(loss_module, **kwargs)
+        self.interval, self.calls = int(interval), 0
+
     def step(self) -> None:
+        self.calls += 1
+        if (self.calls - 1) % self.interval:
+            return
         if not self.initialized:
             return super().step()  # SoftUpdate's own error
         for name in self._target_names:  # as SoftUpdate does: lets the loss see its targets are used

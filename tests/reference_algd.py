@@ -76,11 +76,15 @@ def reference_losses(loss, td):
             tc = members_of(cnet)
         x = torch.cat([nobs, next_a], -1)
         y_q = r + loss.gamma * not_done * torch.minimum(tq[0](x), tq[1](x))
-        y_c = c + loss.cost_gamma * not_done * torch.stack([f(x) for f in tc]).mean(0)
+        next_qc = [f(x) for f in tc]
+        if loss.cost_target_mode == "member":  # member i bootstraps from target member i
+            y_c = [c + loss.cost_gamma * not_done * q for q in next_qc]
+        else:
+            y_c = [c + loss.cost_gamma * not_done * torch.stack(next_qc).mean(0)] * len(tc)
     qf, cf = linked_members(qnet), linked_members(cnet)
     x = torch.cat([obs, act], -1)
     loss_q = sum(((f(x) - y_q) ** 2).mean() for f in qf)
-    loss_c = sum(((f(x) - y_c) ** 2).mean() for f in cf)
+    loss_c = sum(((f(x) - y) ** 2).mean() for f, y in zip(cf, y_c))
 
     # actor: chain with gradient, one intermediate step per element
     states = chain(policy, obs)
@@ -102,7 +106,10 @@ def reference_losses(loss, td):
         targets.append(-(w[:, None] * grad).sum(0) / beta)
     target = torch.stack(targets)
     pred = score_net(policy, obs, noisy, step)
-    loss_score = ((pred - target) ** 2).sum(-1).mean()
+    if loss.score_loss.reduction == "mean":  # F.mse_loss, the released code
+        loss_score = torch.nn.functional.mse_loss(pred, target)
+    else:
+        loss_score = ((pred - target) ** 2).sum(-1).mean()
     a0 = squash(states[0])
     energy = aug_lag(q_min(qd, obs, a0), qc_risk(cd, obs, a0)).mean()
     loss_actor = loss.score_coef * loss_score + loss.energy_coef * energy

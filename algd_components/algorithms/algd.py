@@ -17,11 +17,11 @@ from ..actor import VESDEActor
 from ..compile import compile_modules
 from ..config import NetworkConfig, TrainConfig, checked, require, DualConfig
 from ..critics import EnsembleCostValue, TwinQValue
-from ..objectives import ALGDLoss
+from ..objectives import COST_TARGETS, SCORE_REDUCTIONS, ALGDLoss
 from ..updates import ForeachSoftUpdate, GraphedUpdate
 from .base import Algorithm
-from .common import (check_cost_weight_decay, check_dual, check_memory, check_replay_buffer, make_dual, make_lagrangian,
-                     pick_device)
+from .common import (check_cost_weight_decay, check_dual, check_memory, check_replay_buffer, cost_weight_decay, make_dual,
+                     make_lagrangian, pick_device, released_init_)
 
 __all__ = ["ALGDConfig", "ALGDNetworkConfig", "CompileConfig", "ALGDTrainConfig", "validate", "make_policy", "build"]
 
@@ -41,6 +41,8 @@ class ALGDConfig:
     score_coef: float = checked(1.0, ge=0)
     energy_coef: float = checked(0.0, ge=0)
     cost_risk_coef: float = checked(0.0, ge=0, note="k in mean + k * std")
+    score_reduction: str = checked("sum", choices=SCORE_REDUCTIONS, note="sum: the paper; mean: F.mse_loss, the code")
+    cost_target: str = checked("mean", choices=COST_TARGETS, note="mean: ensemble mean; member: each its own target")
     dual: DualConfig = field(default_factory=DualConfig)
 
 
@@ -84,6 +86,8 @@ def validate(cfg: DictConfig) -> None:
                 "not 'reduce-overhead' with compile.cudagraphs=true (the whole update is already one CUDA graph)")
         require(cfg.system.autocast is None, "system.autocast", cfg.system.autocast,
                 "null with compile.cudagraphs=true (autocast's weight-cast cache does not survive graph replay)")
+        require(cfg.optim.target_update_interval == 1, "optim.target_update_interval", cfg.optim.target_update_interval,
+                "1 with compile.cudagraphs=true (the captured update steps the targets every time)")
 
 
 def update_memory_bytes(cfg: DictConfig) -> float:
@@ -111,6 +115,8 @@ def make_modules(cfg: DictConfig, obs_dim: int, action_spec, device):
     qvalue = TwinQValue(obs_dim, act_dim, num_cells=list(n.critic_hidden))
     cost = EnsembleCostValue(obs_dim, act_dim, num_members=a.ensemble_size, num_cells=list(n.critic_hidden),
                              risk_coef=a.cost_risk_coef)
+    if n.init == "released":
+        released_init_(actor, qvalue, cost_ensemble=cost)
     return actor.to(device), qvalue.to(device), cost.to(device)
 
 
@@ -121,8 +127,9 @@ def make_loss(cfg: DictConfig, actor, qvalue, cost, h: float, device):
         actor, qvalue, cost, make_lagrangian(cfg), make_dual(a.dual, device), h,
         num_samples=a.mc_samples, beta=float(a.beta), gamma=cfg.optim.gamma, cost_gamma=cfg.optim.cost_gamma,
         score_coef=float(a.score_coef), energy_coef=float(a.energy_coef), dual_source=a.dual.source,
+        score_reduction=a.score_reduction, cost_target=a.cost_target,
     )
-    return loss, ForeachSoftUpdate(loss, eps=cfg.optim.target_update_polyak)
+    return loss, ForeachSoftUpdate(loss, eps=cfg.optim.target_update_polyak, interval=cfg.optim.target_update_interval)
 
 
 def make_optimizers(cfg: DictConfig, actor, qvalue, cost) -> dict[str, torch.optim.Optimizer]:
@@ -132,7 +139,7 @@ def make_optimizers(cfg: DictConfig, actor, qvalue, cost) -> dict[str, torch.opt
     return {
         "actor": torch.optim.Adam(actor.parameters(), lr=o.lr, **kw),
         "qvalue": torch.optim.Adam(qvalue.parameters(), lr=o.lr, **kw),
-        "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=list(o.cost_weight_decay)), lr=o.cost_lr, **kw),
+        "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=cost_weight_decay(cfg)), lr=o.cost_lr, **kw),
     }
 
 

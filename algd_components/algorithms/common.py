@@ -11,7 +11,7 @@ from ..lagrangians import Lagrangian
 from ..lagrangians import make_lagrangian as _make_lagrangian
 
 __all__ = ["make_lagrangian", "make_dual", "pick_device", "validate_common", "check_dual", "check_cost_weight_decay",
-           "check_replay_buffer", "check_memory", "available_memory_bytes"]
+           "check_replay_buffer", "check_memory", "available_memory_bytes", "cost_weight_decay", "released_init_"]
 
 
 def make_lagrangian(cfg: DictConfig) -> Lagrangian:
@@ -132,3 +132,25 @@ def check_memory(cfg: DictConfig, need_bytes: float, key: str, what: str) -> Non
             f"a smaller value: one update would need about {gb(need_bytes)} ({what}), more than the {gb(free)} available")
     if need_bytes > free / 2:
         print(f"warning: one update will need about {gb(need_bytes)} ({what}) of the {gb(free)} available", file=sys.stderr)
+
+
+def cost_weight_decay(cfg: DictConfig) -> list[float]:
+    """Per-layer weight decay of the cost ensemble, or zeros with ``optim.weight_decay=false``."""
+    wd = [float(w) for w in cfg.optim.cost_weight_decay]
+    return wd if cfg.optim.weight_decay else [0.0] * len(wd)
+
+
+def released_init_(*xavier_modules: torch.nn.Module, cost_ensemble=None) -> None:
+    """``network.init=released``: Xavier-uniform weights and zero biases for every linear layer
+    of ``xavier_modules`` (``nn.Linear`` and ``EnsembleMLP`` alike), truncated normal
+    (std ``1/(2 sqrt(in))``) for ``cost_ensemble``, as the authors' code initialises them."""
+    from ..nn import EnsembleMLP, init_linear_
+
+    for module in xavier_modules:
+        for m in module.modules():
+            if isinstance(m, torch.nn.Linear):
+                init_linear_(m.weight, m.bias, m.in_features, "xavier")
+            elif isinstance(m, EnsembleMLP):
+                m.reset_parameters("xavier")
+    if cost_ensemble is not None:
+        cost_ensemble.net.reset_parameters("trunc_normal")

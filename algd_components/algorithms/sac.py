@@ -18,11 +18,13 @@ from torchrl.data import Bounded
 from torchrl.modules import MLP, ProbabilisticActor, TanhNormal, ValueOperator
 
 from ..baselines import SACLagLoss
+from ..objectives import COST_TARGETS
 from ..config import DualConfig, TrainConfig, checked, require
 from ..critics import EnsembleCostValue
 from ..updates import ForeachSoftUpdate
 from .base import Algorithm
-from .common import check_cost_weight_decay, check_dual, check_replay_buffer, make_dual, make_lagrangian
+from .common import (check_cost_weight_decay, check_dual, check_replay_buffer, cost_weight_decay, make_dual, make_lagrangian,
+                     released_init_)
 
 __all__ = ["SACConfig", "SACTrainConfig", "validate", "validate_cal", "make_policy", "build", "action_bounds",
            "tanh_normal_actor"]
@@ -35,6 +37,8 @@ class SACConfig:
     rectification_coef: float = checked(0.0, ge=0, note="CAL's c; 0 turns the rectification off")
     actor_hidden: List[int] = checked(default_factory=lambda: [256, 256], ge=1, min_len=1)
     alpha_init: float = checked(1.0, gt=0)
+    cost_target: str = checked("mean", choices=COST_TARGETS, note="mean: ensemble mean; member: each its own; max")
+    loss_function: str = checked("smooth_l1", choices=("smooth_l1", "l2"), note="the reward critics' TD loss")
     dual: DualConfig = field(default_factory=DualConfig)
 
 
@@ -94,14 +98,27 @@ def build(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> Algor
     ).to(device)
     cost = EnsembleCostValue(obs_dim, act_dim, num_members=s.ensemble_size, num_cells=list(cfg.network.critic_hidden),
                              risk_coef=s.cost_risk_coef).to(device)
+    released = cfg.network.init == "released"
+    if released:
+        released_init_(actor, cost_ensemble=cost)
     loss = SACLagLoss(actor, qvalue, cost, make_lagrangian(cfg), make_dual(s.dual, device), h, cost_gamma=o.cost_gamma,
                       dual_source=s.dual.source, rectification_coef=float(s.rectification_coef),
-                      alpha_init=float(s.alpha_init))
+                      cost_target=s.cost_target, alpha_init=float(s.alpha_init), loss_function=s.loss_function)
+    if released:  # SACLoss holds the twin critics as stacked parameters: initialise those, then their targets
+        with torch.no_grad():
+            for p in loss.qvalue_network_params.values(True, True):
+                if p.dim() >= 3:
+                    for member in p:
+                        torch.nn.init.xavier_uniform_(member)
+                else:
+                    p.zero_()
+            loss.target_qvalue_network_params.update_(loss.qvalue_network_params.detach())
     loss.make_value_estimator(gamma=o.gamma)
     optimizers = {
         "actor": torch.optim.Adam(loss.actor_network_params.values(True, True), lr=o.lr),
         "qvalue": torch.optim.Adam(loss.qvalue_network_params.values(True, True), lr=o.lr),
         "alpha": torch.optim.Adam([loss.log_alpha], lr=o.lr),
-        "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=list(o.cost_weight_decay)), lr=o.cost_lr),
+        "cost": torch.optim.Adam(cost.net.param_groups(weight_decay=cost_weight_decay(cfg)), lr=o.cost_lr),
     }
-    return Algorithm(actor, loss, ForeachSoftUpdate(loss, eps=o.target_update_polyak), optimizers)
+    return Algorithm(actor, loss, ForeachSoftUpdate(loss, eps=o.target_update_polyak, interval=o.target_update_interval),
+                     optimizers)
