@@ -20,7 +20,7 @@ def _quiet_start() -> None:
 _quiet_start()
 
 from . import functional  # noqa: E402
-from .actor import ScoreNetwork, VESDEActor, VESDEPolicy  # noqa: E402
+from .actor import DDPMActor, DDPMPolicy, ScoreNetwork, VESDEActor, VESDEPolicy  # noqa: E402
 from .critics import EnsembleCostValue, TwinQValue  # noqa: E402
 from .dual import DUAL_RULES, DUAL_SOURCES, DualVariable, step_dual  # noqa: E402
 from .lagrangians import (
@@ -46,6 +46,8 @@ __all__ = [
     "ScoreNetwork",
     "VESDEActor",
     "VESDEPolicy",
+    "DDPMActor",
+    "DDPMPolicy",
     "EnsembleCostValue",
     "TwinQValue",
     "DualVariable",

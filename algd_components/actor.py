@@ -13,7 +13,7 @@ from torchrl.modules import MLP
 
 from . import functional as F
 
-__all__ = ["ScoreNetwork", "VESDEPolicy", "VESDEActor"]
+__all__ = ["ScoreNetwork", "VESDEPolicy", "VESDEActor", "DDPMPolicy", "DDPMActor"]
 
 _DETERMINISTIC = {ExplorationType.DETERMINISTIC, ExplorationType.MODE, ExplorationType.MEAN}
 
@@ -251,6 +251,144 @@ class VESDEActor(TensorDictModule):
         self, tensordict: TensorDictBase, with_grad: bool = True, generator: torch.Generator | None = None
     ) -> TensorDictBase:
         """Write ``policy_action``, ``noisy_action``, ``diffusion_step``, ``noise_sigma``."""
+        out = self.module.sample_for_training(tensordict.get(self.in_keys[0]), with_grad, generator)
+        tensordict.set("policy_action", out["action"])
+        for key in ("noisy_action", "diffusion_step", "noise_sigma"):
+            tensordict.set(key, out[key])
+        return tensordict
+
+
+class DDPMPolicy(nn.Module):
+    """A variance-preserving (DDPM) diffusion sampler on TorchRL's
+    :class:`~torchrl.modules.DiffusionActor`: its ε-network (input ``[a^t, s, t]``, ``t`` the
+    0-based step index as a float) and its linear β schedule, with the chain run here.
+
+    Why not ``DiffusionActor``'s own forward: it returns only the final latent — not the
+    intermediate ``(a^t, t)`` pairs the score-matching loss trains on — and no action box;
+    actions here are ``loc + scale · tanh(a^0)`` as in :class:`VESDEPolicy` and the released
+    ALGD-DDPM agent.  Reverse step (its ``_DDPMModule.forward``): for ``t = K..1``,
+    ``a^{t-1} = (a^t - β_t/sqrt(1-ᾱ_t) ε_θ(a^t, s, t)) / sqrt(α_t) + [t > 1] sqrt(β_t) z``,
+    ``a^K ~ N(0, I)``; deterministic: ``a^K = 0`` and no noise (DiffusionActor's convention).
+    The score of level ``t`` is ``-ε_θ / sqrt(1 - ᾱ_t)`` (:func:`functional.vp_eps_to_score`).
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, action_low=-1.0, action_high=1.0, num_steps: int = 5,
+                 beta_start: float = 1e-4, beta_end: float = 0.02, num_cells: Sequence[int] = (128, 128, 128),
+                 proposal: str = "posterior"):
+        super().__init__()
+        from torchrl.modules import DiffusionActor
+
+        if int(num_steps) != num_steps or num_steps < 1:
+            raise ValueError(f"num_steps (K) must be an integer >= 1, got {num_steps!r}")
+        if not 0 < beta_start <= beta_end < 1:
+            raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {beta_start!r}, {beta_end!r}")
+        if proposal not in F.VP_PROPOSALS:
+            raise ValueError(f"proposal {proposal!r} is not one of {list(F.VP_PROPOSALS)}")
+        self.obs_dim, self.action_dim, self.num_steps, self.proposal_kind = obs_dim, action_dim, int(num_steps), proposal
+        low, high = (_per_dimension(b, action_dim) for b in (action_low, action_high))
+        if not (torch.isfinite(low).all() and torch.isfinite(high).all() and (high > low).all()):
+            raise ValueError(f"action bounds must be finite with high > low, got low={low.tolist()} high={high.tolist()}")
+        self.register_buffer("action_loc", (high + low) / 2)
+        self.register_buffer("action_scale", (high - low) / 2)
+        eps_net = MLP(in_features=action_dim + obs_dim + 1, out_features=action_dim, num_cells=list(num_cells),
+                      activation_class=nn.ReLU)
+        self.ddpm = DiffusionActor(action_dim, obs_dim, score_network=eps_net, num_steps=self.num_steps,
+                                   beta_start=beta_start, beta_end=beta_end)
+
+    @property
+    def schedule(self):
+        """``(β, α, ᾱ)`` of steps ``1..K`` (index ``t - 1``), from the DiffusionActor."""
+        m = self.ddpm.module
+        return m.betas, m.alphas, m.alphas_cumprod
+
+    def squash(self, pre_action: torch.Tensor) -> torch.Tensor:
+        return self.action_loc + self.action_scale * torch.tanh(pre_action)
+
+    def eps(self, observation, noisy_action, step) -> torch.Tensor:
+        """``ε_θ(a^t, s, t)``; ``step`` ∈ ``1..K`` (a tensor of per-element steps or an int)."""
+        index = (step - 1) if isinstance(step, int) else (step - 1).to(noisy_action.dtype)
+        t = torch.as_tensor(index, dtype=noisy_action.dtype, device=noisy_action.device).expand(noisy_action.shape[:-1])
+        obs = observation.expand(*noisy_action.shape[:-1], observation.shape[-1])
+        return self.ddpm.module.score_network(torch.cat([noisy_action, obs, t.unsqueeze(-1)], -1))
+
+    def alpha_bar(self, step: torch.Tensor) -> torch.Tensor:
+        """``ᾱ_t`` per element, ``[*, 1]``."""
+        return self.schedule[2][step - 1].unsqueeze(-1)
+
+    def score(self, observation, noisy_action, step) -> torch.Tensor:
+        return F.vp_eps_to_score(self.eps(observation, noisy_action, step), self.alpha_bar(step))
+
+    def proposal(self, noisy_action, step):
+        """The Monte-Carlo proposal of level ``step`` (:func:`functional.vp_proposal`)."""
+        return F.vp_proposal(noisy_action, self.alpha_bar(step), self.proposal_kind)
+
+    def sample_chain(self, observation, deterministic: bool = False, generator=None) -> torch.Tensor:
+        """All states ``[K+1, *batch, d]``, index ``t`` holding ``a^t``; differentiable in θ."""
+        batch = observation.shape[:-1]
+        shape = (*batch, self.action_dim)
+        dev, dt = observation.device, observation.dtype
+        betas, alphas, alpha_bars = self.schedule
+        K = self.num_steps
+        noise = None if deterministic else torch.randn((K + 1, *shape), device=dev, dtype=dt, generator=generator)
+        x = torch.zeros(shape, device=dev, dtype=dt) if deterministic else noise[K]
+        states = [x]
+        for t in range(K, 0, -1):
+            eps = self.eps(observation, x, t)
+            x = (x - betas[t - 1] / (1.0 - alpha_bars[t - 1]).sqrt() * eps) / alphas[t - 1].sqrt()
+            if noise is not None and t > 1:
+                x = x + betas[t - 1].sqrt() * noise[t - 1]
+            states.append(x)
+        return torch.stack(states[::-1])
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        chain = self.sample_chain(observation, deterministic=exploration_type() in _DETERMINISTIC)
+        return self.squash(chain[0])
+
+    def sample_for_training(self, observation, with_grad: bool = True, generator=None) -> dict[str, torch.Tensor]:
+        """As :meth:`VESDEPolicy.sample_for_training`; ``noise_sigma`` is ``sqrt(1 - ᾱ_t)``."""
+        with torch.set_grad_enabled(with_grad and torch.is_grad_enabled()):
+            chain = self.sample_chain(observation, generator=generator)
+        batch = observation.shape[:-1]
+        step = torch.randint(1, self.num_steps + 1, batch, device=observation.device, generator=generator)
+        index = step.view(1, *batch, 1).expand(1, *batch, self.action_dim)
+        return {
+            "action": self.squash(chain[0]),
+            "pre_action": chain[0],
+            "noisy_action": chain.detach().gather(0, index).squeeze(0),
+            "diffusion_step": step,
+            "noise_sigma": (1.0 - self.alpha_bar(step)).sqrt(),
+        }
+
+
+class DDPMActor(TensorDictModule):
+    """:class:`DDPMPolicy` as a TensorDict module (``observation`` → ``action``): the same
+    contract and training interface as :class:`VESDEActor` (``policy``,
+    ``sample_for_training``), so :class:`~algd_components.ALGDLoss` trains either.
+
+    Args:
+        obs_dim, action_dim, action_spec / action_low, action_high: as :class:`VESDEActor`.
+        num_steps: ``K``; beta_start, beta_end: the linear β schedule (released code and
+            TorchRL: 1e-4, 0.02).
+        num_cells: ε-network hidden sizes.
+        proposal: the Monte-Carlo proposal of the score target, ``"posterior"`` or ``"code"``
+            (:func:`~algd_components.functional.vp_proposal`).
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, action_spec=None, action_low=-1.0, action_high=1.0,
+                 num_steps: int = 5, beta_start: float = 1e-4, beta_end: float = 0.02,
+                 num_cells: Sequence[int] = (128, 128, 128), proposal: str = "posterior",
+                 in_keys: Sequence[NestedKey] = ("observation",), out_keys: Sequence[NestedKey] = ("action",)):
+        if action_spec is not None:
+            action_low, action_high = action_spec.space.low, action_spec.space.high
+        policy = DDPMPolicy(obs_dim, action_dim, action_low, action_high, num_steps, beta_start, beta_end, num_cells,
+                            proposal)
+        super().__init__(policy, in_keys=list(in_keys), out_keys=list(out_keys))
+
+    @property
+    def policy(self) -> DDPMPolicy:
+        return self.module
+
+    def sample_for_training(self, tensordict: TensorDictBase, with_grad: bool = True, generator=None) -> TensorDictBase:
         out = self.module.sample_for_training(tensordict.get(self.in_keys[0]), with_grad, generator)
         tensordict.set("policy_action", out["action"])
         for key in ("noisy_action", "diffusion_step", "noise_sigma"):

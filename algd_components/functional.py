@@ -22,7 +22,13 @@ __all__ = [
     "episodic_to_discounted_limit",
     "geometric_sigmas",
     "ve_sde_increments",
+    "vp_eps_to_score",
+    "vp_score_to_eps",
+    "vp_proposal",
+    "VP_PROPOSALS",
 ]
+
+VP_PROPOSALS = ("posterior", "code")
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -230,3 +236,35 @@ def ve_sde_increments(sigmas: torch.Tensor) -> torch.Tensor:
     """
     sq = sigmas.square()
     return torch.cat([torch.zeros_like(sq[:1]), sq[1:] - sq[:-1]])
+
+
+def vp_eps_to_score(eps: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
+    """Score of a variance-preserving (DDPM) level from its noise prediction:
+    ``∇ log p_t(a^t) = -ε / sqrt(1 - ᾱ_t)``, since ``a^t = sqrt(ᾱ_t) a^0 + sqrt(1 - ᾱ_t) ε``.
+    ``alpha_bar`` broadcasts against ``eps`` (e.g. ``[*, 1]``)."""
+    return -eps / (1.0 - alpha_bar).sqrt()
+
+
+def vp_score_to_eps(score: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`vp_eps_to_score`: ``ε = -sqrt(1 - ᾱ_t) · score``."""
+    return -(1.0 - alpha_bar).sqrt() * score
+
+
+def vp_proposal(noisy_action: torch.Tensor, alpha_bar: torch.Tensor, kind: str = "posterior"):
+    """Monte-Carlo proposal for the smoothed score of a VP level: ``(centre, std, scale)`` with
+    the target ``scale · Σ_i -w_i ∇L(a_i)/β``, ``a_i ~ N(centre, std² I)``.
+
+    ``"posterior"`` (derivation-correct): for ``a^t = sqrt(ᾱ) a^0 + sqrt(1-ᾱ) ε`` the smoothed
+    score is ``∇ log p_t(a^t) = E[∇ log p_0(a^0) | a^t] / sqrt(ᾱ)``; with a flat prior the
+    posterior of ``a^0`` is ``N(a^t / sqrt(ᾱ), (1-ᾱ)/ᾱ I)``, so centre ``a^t/sqrt(ᾱ)``, std
+    ``sqrt((1-ᾱ)/ᾱ)``, scale ``1/sqrt(ᾱ)`` (self-normalised weights ``∝ exp(-L/β)``, as eq. (11)).
+    ``"code"`` (the released ALGD-DDPM agent, ``compute_score_target_mc``): centre ``a^t``, std
+    ``sqrt(1 - ᾱ + 1e-8)``, scale 1 — the VE estimate with ``σ² = 1 - ᾱ``, which differs by the
+    ``sqrt(ᾱ)`` rescaling (small when ``ᾱ`` is near 1, as with 5 steps of β in [1e-4, 0.02]).
+    """
+    if kind == "posterior":
+        root = alpha_bar.sqrt()
+        return noisy_action / root, ((1.0 - alpha_bar) / alpha_bar).sqrt(), 1.0 / root
+    if kind == "code":
+        return noisy_action, (1.0 - alpha_bar + 1e-8).sqrt(), torch.ones_like(alpha_bar)
+    raise ValueError(f"VP proposal {kind!r} is not one of {list(VP_PROPOSALS)}")

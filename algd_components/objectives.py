@@ -132,15 +132,22 @@ class AugLagScoreTarget(LossModule):
         """``φ_A`` for each element, shape of the noisy action (detached)."""
         obs = tensordict.get(self.tensor_keys.observation)
         compiled = self.compiled_energy_and_grad
-        return F.mc_score_target(
+        noisy = tensordict.get(self.tensor_keys.noisy_action)
+        policy = self.actor.policy
+        if hasattr(policy, "proposal"):  # a noise process with its own proposal (VP: functional.vp_proposal)
+            centre, std, scale = policy.proposal(noisy, tensordict.get(self.tensor_keys.diffusion_step))
+        else:  # VE-SDE: N(a^τ, σ²(τ) I), eq. (11)
+            centre, std, scale = noisy, tensordict.get(self.tensor_keys.noise_sigma), None
+        target = F.mc_score_target(
             lambda a: self.energy(obs, a),
-            tensordict.get(self.tensor_keys.noisy_action),
-            tensordict.get(self.tensor_keys.noise_sigma),
+            centre,
+            std,
             self.num_samples,
             self.beta,
             generator=generator,
             energy_and_grad_fn=None if compiled is None else (lambda a: compiled(self, obs, a)),
         )
+        return target if scale is None else scale * target
 
     def forward(self, tensordict: TensorDictBase) -> TensorDict:
         k = self.tensor_keys
@@ -238,6 +245,8 @@ class ALGDLoss(CostCriticMixin, LossModule):
       the released code's pathwise term — the energy of the policy's own action,
       back-propagated through the sampling chain with the critics frozen.
       Paper: ``score_coef=1, energy_coef=0``; released code: ``0.1`` and ``1``.
+      ``score_loss=`` takes another score-matching module with :class:`AugLagScoreTarget`'s
+      interface (e.g. a subclass with its own ``score_target``; ``examples/lagrangian_qsm.py``).
 
     Target critics are held as ``target_*_params`` so TorchRL's ``SoftUpdate`` updates
     them.  The gradients of the three losses touch disjoint parameters, so their sum can
@@ -285,6 +294,7 @@ class ALGDLoss(CostCriticMixin, LossModule):
         dual_source: str = "batch",
         score_reduction: str = "sum",
         cost_target: str = "mean",
+        score_loss: AugLagScoreTarget | None = None,
     ):
         super().__init__()
         if cost_target not in COST_TARGETS:
@@ -304,7 +314,9 @@ class ALGDLoss(CostCriticMixin, LossModule):
         self.actor = actor
         self.lagrangian = lagrangian
         self.dual = dual
-        self.score_loss = AugLagScoreTarget(
+        # a score-matching loss of your own (e.g. another score target) replaces the Monte-Carlo one;
+        # it must read the same actor, critics, Lagrangian and dual variable
+        self.score_loss = score_loss if score_loss is not None else AugLagScoreTarget(
             actor, qvalue_network, cost_network, lagrangian, dual, cost_limit, num_samples, beta, score_reduction
         )
         self.cost_target_mode = cost_target

@@ -33,6 +33,7 @@ from algd_components.updates import GraphedUpdate, NonFiniteGuard, update_step
 def build(args, device):
     overrides = [
         f"algd={args.preset}",
+        f"algd.actor={getattr(args, 'actor', 'vesde')}",
         f"optim.batch_size={args.batch_size}",
         f"algd.diffusion_steps={args.diffusion_steps}",
         f"algd.mc_samples={args.mc_samples}",
@@ -75,6 +76,7 @@ def add_update_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--obs-dim", type=int, default=17)
     p.add_argument("--act-dim", type=int, default=6)
     p.add_argument("--preset", choices=["code", "paper"], default="code")
+    p.add_argument("--actor", choices=["vesde", "ddpm"], default="vesde", help="algd.actor: the diffusion actor's noise process")
     p.add_argument("--device", default="")
     p.add_argument("--allocator", choices=["retain", "glibc"], default="retain",
                    help="retain: keep freed memory in the process as the recipes do (system.retain_freed_memory); "

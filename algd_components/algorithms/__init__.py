@@ -1,6 +1,6 @@
 """Algorithms by name: ``algorithms.get("algd").build(...)``, ``algorithms.register(...)``.
 
-Built in: ``algd`` and ``lgd`` (:mod:`.algd`), ``sac_lag``, ``sac_auglag`` and ``cal``
+Built in: ``algd``, ``lgd`` and ``algd_ddpm`` (:mod:`.algd`), ``sac_lag``, ``sac_auglag`` and ``cal``
 (:mod:`.sac`), ``ppo_lag`` (:mod:`.ppo_lag`).  Add your own with :func:`register` (see
 docs/components.md, "Your own algorithm"); ``algd-train algo=NAME`` and
 ``algd-compare --algos NAME`` then find it.
@@ -40,6 +40,8 @@ register("algd", config="algd", build=algd.build, make_policy=algd.make_policy, 
          description="ALGD: VE-SDE diffusion actor, augmented-Lagrangian Monte-Carlo score target")
 register("lgd", config="algd", build=algd.build, make_policy=algd.make_policy, validate=algd.validate,
          overrides=["lagrangian=standard"], description="LGD: ALGD with the standard Lagrangian (the paper's ablation)")
+register("algd_ddpm", config="algd", build=algd.build, make_policy=algd.make_policy, validate=algd.validate,
+         overrides=["algd.actor=ddpm"], description="ALGD with a DDPM (variance-preserving) actor on TorchRL's DiffusionActor")
 register("sac_lag", config="sac_lag", build=sac.build, make_policy=sac.make_policy, validate=sac.validate,
          description="SAC-Lag: SAC with the standard Lagrangian energy")
 register("sac_auglag", config="sac_lag", build=sac.build, make_policy=sac.make_policy, validate=sac.validate,

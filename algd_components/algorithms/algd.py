@@ -13,7 +13,8 @@ from typing import List, Optional
 import torch
 from omegaconf import DictConfig
 
-from ..actor import VESDEActor
+from ..actor import DDPMActor, VESDEActor
+from ..functional import VP_PROPOSALS
 from ..compile import compile_modules
 from ..config import NetworkConfig, TrainConfig, checked, require, DualConfig
 from ..critics import EnsembleCostValue, TwinQValue
@@ -30,7 +31,15 @@ COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotu
 
 @dataclass
 class ALGDConfig:
-    """The ALGD node (paper Tables 3-4; presets ``algd=code`` / ``algd=paper``)."""
+    """The ALGD node (paper Tables 3-4; presets ``algd=code`` / ``algd=paper``).  ``actor``:
+    the noise process — ``vesde`` (the paper's VE-SDE) or ``ddpm`` (variance-preserving, on
+    TorchRL's DiffusionActor; the released code's ALGD_DDPM agent)."""
+
+    actor: str = checked("vesde", choices=("vesde", "ddpm"))
+    ddpm_beta_start: float = checked(1e-4, gt=0, lt=1, note="linear beta schedule of actor=ddpm")
+    ddpm_beta_end: float = checked(0.02, gt=0, lt=1)
+    vp_proposal: str = checked("posterior", choices=VP_PROPOSALS,
+                               note="actor=ddpm's Monte-Carlo proposal: posterior (derived) or code (released)")
 
     diffusion_steps: int = checked(5, ge=1, note="K")
     sigma_min: float = checked(0.01, gt=0)
@@ -70,6 +79,8 @@ def validate(cfg: DictConfig) -> None:
     """Checks across ``algd.*`` / ``compile.*`` keys (each key's own range is in the schema)."""
     a = cfg.algd
     require(a.sigma_max >= a.sigma_min, "algd.sigma_max", a.sigma_max, f"a number >= algd.sigma_min ({a.sigma_min})")
+    require(a.ddpm_beta_end >= a.ddpm_beta_start, "algd.ddpm_beta_end", a.ddpm_beta_end,
+            f"a number >= algd.ddpm_beta_start ({a.ddpm_beta_start})")
     require(a.score_coef > 0 or a.energy_coef > 0, "algd.score_coef", a.score_coef,
             "> 0 when algd.energy_coef is 0 (the actor must have a loss)")
     check_dual(cfg, a.dual, "algd.dual")
@@ -99,8 +110,12 @@ def update_memory_bytes(cfg: DictConfig) -> float:
     return 10.0 * cfg.optim.batch_size * a.mc_samples * (a.ensemble_size + 2) * sum(cfg.network.critic_hidden)
 
 
-def make_policy(cfg: DictConfig, obs_dim: int, action_spec) -> VESDEActor:
+def make_policy(cfg: DictConfig, obs_dim: int, action_spec) -> VESDEActor | DDPMActor:
     a, n = cfg.algd, cfg.network
+    if a.get("actor", "vesde") == "ddpm":  # .get: policy files written before the key existed
+        return DDPMActor(obs_dim, action_spec.shape[-1], action_spec=action_spec, num_steps=a.diffusion_steps,
+                         beta_start=a.ddpm_beta_start, beta_end=a.ddpm_beta_end, num_cells=list(n.actor_hidden),
+                         proposal=a.vp_proposal)
     return VESDEActor(
         obs_dim, action_spec.shape[-1], action_spec=action_spec, num_steps=a.diffusion_steps,
         sigma_min=a.sigma_min, sigma_max=a.sigma_max, num_cells=list(n.actor_hidden), time_embed_dim=n.time_embed_dim,
