@@ -106,3 +106,26 @@ def test_quiet_start_in_parallel_env_workers(tmp_path):
     proc = subprocess.run([*args, "hydra.run.dir=b", "logger.torchrl_info=true"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)
     assert "Initialized LazyTensorStorage" in proc.stdout + proc.stderr
+
+
+def test_tensorboard_events_past_the_checkpoint_are_purged_on_resume(tmp_path):
+    """A killed run logged past its last checkpoint; the resumed run's writer purges those events
+    (purge_step), so each step has one value, as metrics.csv has one row."""
+    pytest.importorskip("tensorboard")
+    import shutil
+
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    run = tmp_path / "run"
+    base = [*TINY, "env.name=SafetyHopperVelocity-v1", "logger.backend=tensorboard", "checkpoint.interval=100"]
+    train(compose_config("sac_lag", [*base, "collector.total_frames=100"]), run)
+    shutil.copy(run / "checkpoint.pt", tmp_path / "at100.pt")
+    train(compose_config("sac_lag", [*base, "collector.total_frames=150", f"resume={run}"]), tmp_path / "x")
+    shutil.copy(tmp_path / "at100.pt", run / "checkpoint.pt")  # as if killed after logging frame 150
+    train(compose_config("sac_lag", [*base, "collector.total_frames=200", f"resume={run}"]), tmp_path / "x")
+    mux = EventMultiplexer().AddRunsFromDirectory(str(run / "logs"))
+    mux.Reload()
+    steps = [e.step for r in mux.Runs() if "eval_return" in mux.GetAccumulator(r).Tags()["scalars"]
+             for e in mux.Scalars(r, "eval_return")]
+    assert sorted(steps) == [50, 100, 150, 200], steps
+    assert [int(r["frames"]) for r in csv.DictReader(open(run / "metrics.csv"))] == [50, 100, 150, 200]
