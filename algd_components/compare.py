@@ -25,7 +25,7 @@ import numpy as np
 
 from . import algorithms
 from .config import ConfigError, compose_config
-from .plot import cost_panel, load_run
+from .plot import cost_panel, load_run, save_figure
 from .training import train
 from .training.loop import PARALLEL_JOBS_ENV
 from .updates import NonFiniteError
@@ -192,11 +192,7 @@ def figure(runs: dict, out: Path) -> Path:
             ax.grid(alpha=0.3)
         row[0].legend(fontsize=8)
         row[1].legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "comparison.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "comparison.png", dpi=110)
 
 
 def main(argv=None) -> int:

@@ -25,6 +25,7 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from . import functional as F
 from .config import ConfigError
+from .plot import save_figure
 
 __all__ = ["landscape_from_run", "synthetic_landscape", "draw", "main"]
 
@@ -162,11 +163,7 @@ def draw(land: dict, output) -> Path:
     if land["samples"] is not None:
         axes.flat[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"{land['title']} — λ = {land['lam']:.3g}, h = {land['h']:.3g}; white: Q̂c = h")
-    fig.tight_layout()
-    output = Path(output)
-    fig.savefig(output, dpi=110)
-    plt.close(fig)
-    return output
+    return save_figure(fig, output, dpi=110)
 
 
 def main(argv=None) -> int:

@@ -98,9 +98,16 @@ def plot(run_dirs, output: str | Path) -> Path:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
     axes[0].legend(fontsize=8)
+    return save_figure(fig, output, dpi=120)
+
+
+def save_figure(fig, output, dpi: int = 120) -> Path:
+    """Lay out, write and close a matplotlib figure (plot, compare and landscape)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     output = Path(output)
-    fig.savefig(output, dpi=120)
+    fig.savefig(output, dpi=dpi)
     plt.close(fig)
     return output
 

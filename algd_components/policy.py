@@ -52,7 +52,7 @@ def read_policy_file(source: str | Path) -> dict:
     path = _policy_path(source)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
+    except Exception:
         why = ("it holds more than tensors and plain values; for a training checkpoint give its run folder"
                if zipfile.is_zipfile(path) else "not a file torch.save wrote")
         raise ConfigError(f"{str(path)!r} is not a policy file of this package ({why})") from None

@@ -30,7 +30,7 @@ def test_vp_score_target_matches_the_closed_form_for_a_gaussian_boltzmann_policy
     -(x - sqrt(ᾱ) μ) / (ᾱ s² + 1 - ᾱ) (posterior proposal, exact); the released code's proposal
     estimates the VE-smoothed score with σ² = 1 - ᾱ (+1e-8): -(x - μ) / (s² + 1 - ᾱ)."""
     torch.manual_seed(0)
-    mu, s2, d = torch.tensor([0.3, -0.5]), 0.4, 2
+    mu, s2 = torch.tensor([0.3, -0.5]), 0.4
     alpha_bar = torch.tensor([[0.95], [0.6], [0.3]])
     x = torch.tensor([[0.1, 0.2], [-0.4, 0.8], [1.0, -1.0]])
     energy = lambda a: ((a - mu) ** 2).sum(-1) / (2 * s2)  # noqa: E731

@@ -13,7 +13,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from algd_components import ConfigError, algorithms, compose_config, load_policy, train
+from algd_components import ConfigError, compose_config, load_policy, train
 from algd_components.cli import precheck
 from algd_components.evaluate import evaluate_run
 from algd_components.updates import NonFiniteError
@@ -166,7 +166,6 @@ def test_compare_killed_then_rerun_resumes_and_summarises_once(tmp_path):
 # ----------------------------------------------------------------------- every key's bad values
 def _leaves(schema, prefix=""):
     for f in dataclasses.fields(schema):
-        node_type = f.type if not isinstance(f.type, str) else None
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default):
             yield from _leaves(type(default), f"{prefix}{f.name}.")

@@ -8,7 +8,7 @@ import algd_components as A
 from algd_components import compose_config
 from algd_components.algorithms import algd as algd_algo
 from algd_components.algorithms import sac as sac_algo
-from algd_components.updates import ForeachSoftUpdate, update_step
+from algd_components.updates import ForeachSoftUpdate
 from conftest import FAST, FAST_SAC
 from torchrl.data import Bounded
 

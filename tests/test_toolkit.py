@@ -8,7 +8,6 @@ import pytest
 import torch
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-import algd_components as A
 from algd_components import ConfigError, algorithms, compose_config, load_policy, train
 from algd_components.envs import make_env
 from conftest import FAST, FAST_SAC, ROOT
