@@ -71,6 +71,8 @@ def test_fresh_run_refuses_a_used_folder_overwrite_replaces_it_and_temp_files_go
     train(compose_config("algd", [*small, "overwrite=true", "collector.total_frames=100", "logger.eval_iter=100",
                                   "collector.init_random_frames=50"]), tmp_path / "run")
     assert frames(tmp_path / "run") == [100]  # the old run's rows are gone, not mixed in
+    with open(tmp_path / "run" / "episodes.csv", newline="") as f:
+        assert {int(r["frames"]) for r in csv.DictReader(f)} == {100}  # so are its evaluation episodes
     assert not list((tmp_path / "run").glob("**/.*.tmp"))
 
 

@@ -103,7 +103,8 @@ def _load_checkpoint(resume: str) -> tuple[dict, Path]:
     return ckpt, path
 
 
-RUN_FILES = (CHECKPOINT_FILE, POLICY_FILE, "metrics.csv", "config.yaml", "config_resumed.yaml")
+RUN_FILES = (CHECKPOINT_FILE, POLICY_FILE, "metrics.csv", "episodes.csv", "config.yaml", "config_resumed.yaml")
+RUN_FOLDERS = ("logs", "videos")
 # what a resume may change (the rest of the config is the checkpoint's): budget, logging,
 # evaluation, checkpointing, device and the process's allocator
 SAFE_ON_RESUME = ("collector.total_frames", "logger.", "checkpoint.", "network.device", "progress_bar",
@@ -188,7 +189,7 @@ def resolve_run(cfg: DictConfig, run_dir, explicit: tuple[str, ...] = ()) -> tup
 
 def _clean(run_dir: Path, overwrite: bool) -> None:
     """Remove temp files a killed run left (``atomic_save``'s ``.<name>*.tmp``); with
-    ``overwrite``, also the previous run's files and logs."""
+    ``overwrite``, also the previous run's files, logs and videos."""
     prefixes = tuple(f".{n}" for n in RUN_FILES) + (".metrics",)
     for tmp in [*run_dir.glob(".*.tmp"), *run_dir.glob("logs/**/.*.tmp")]:
         if tmp.name.startswith(prefixes) or tmp.parent != run_dir:
@@ -196,7 +197,8 @@ def _clean(run_dir: Path, overwrite: bool) -> None:
     if overwrite:
         for name in RUN_FILES:
             (run_dir / name).unlink(missing_ok=True)
-        shutil.rmtree(run_dir / "logs", ignore_errors=True)
+        for name in RUN_FOLDERS:
+            shutil.rmtree(run_dir / name, ignore_errors=True)
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
