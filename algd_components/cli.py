@@ -126,7 +126,7 @@ def precheck(algo: str, argv: list[str]) -> None:
             cfg = compose_config(algo, job)
             if cfg.resume and cfg.resume != "auto":  # keys named on the command line are checked even at their default
                 explicit = tuple(o.split("=", 1)[0].lstrip("+~") for o in job if "=" in o)
-                algorithms.validate(resolve_run(cfg, ".", explicit)[0])
+                algorithms.validate(resolve_run(cfg, ".", explicit, lazy=True)[0])
 
 
 def hydra_task(cfg) -> None:

@@ -20,8 +20,10 @@ import csv
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+from omegaconf import DictConfig
 
 from . import algorithms
 from .config import ConfigError, compose_config
@@ -38,9 +40,28 @@ def _finished(run_dir: Path, total_frames: int) -> bool:
     return int(cols["frames"][-1]) >= total_frames
 
 
-def plan_runs(algos, tasks, seeds, out: Path, shared: list[str]) -> list[tuple]:
-    """Compose every run's config (a bad override fails here, before anything runs):
-    ``(task, algo, seed, overrides, common, cfg, run_dir)`` per run."""
+class PlannedRun(NamedTuple):
+    """One run of a comparison: what it is, the overrides that make its config (the shared
+    ``common`` ones and its own), the composed config and its folder."""
+
+    task: str
+    algo: str
+    seed: int
+    overrides: list
+    common: list
+    cfg: DictConfig
+    run_dir: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.algo} on {self.task}, seed {self.seed}"
+
+    def finished(self) -> bool:
+        return _finished(self.run_dir, self.cfg.collector.total_frames)
+
+
+def plan_runs(algos, tasks, seeds, out: Path, shared: list[str]) -> list[PlannedRun]:
+    """Compose every run's config (a bad override fails here, before anything runs)."""
     plan = []
     for task in tasks:
         for algo in algos:
@@ -53,7 +74,7 @@ def plan_runs(algos, tasks, seeds, out: Path, shared: list[str]) -> list[tuple]:
                 except ConfigError as err:
                     raise ConfigError(f"{algo}: {err} (prefix an override with an algorithm name, e.g. "
                                       "'algd:algd.mc_samples=4', to apply it to that algorithm only)") from None
-                plan.append((task, algo, seed, overrides, common, cfg, out / algo / task / f"seed{seed}"))
+                plan.append(PlannedRun(task, algo, seed, overrides, common, cfg, out / algo / task / f"seed{seed}"))
     return plan
 
 
@@ -79,9 +100,9 @@ def run_all(algos, tasks, seeds, out: Path, shared: list[str], jobs: int = 1, la
     finishes the comparison."""
     plan = plan_runs(algos, tasks, seeds, out, shared)
     out.mkdir(parents=True, exist_ok=True)  # only once every config is known to be good
-    todo = [p for p in plan if not _finished(p[-1], p[5].collector.total_frames)]
-    for task, algo, seed, *_, run_dir in todo:
-        print(f"[compare] {algo} on {task}, seed {seed} -> {run_dir}", flush=True)
+    todo = [run for run in plan if not run.finished()]
+    for run in todo:
+        print(f"[compare] {run.label} -> {run.run_dir}", flush=True)
     if launcher:
         _launch(todo, out, launcher, launcher_set)
     elif jobs > 1 and len(todo) > 1:
@@ -91,19 +112,18 @@ def run_all(algos, tasks, seeds, out: Path, shared: list[str], jobs: int = 1, la
         # fork: the workers see every algorithm registered in this process, user ones included
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_worker_init, initargs=(jobs,)) as pool:
-            futures = [pool.submit(_train_one, cfg, run_dir, f"{algo} on {task}, seed {seed}")
-                       for task, algo, seed, _, _, cfg, run_dir in todo]
+            futures = [pool.submit(_train_one, run.cfg, run.run_dir, run.label) for run in todo]
             for f in futures:
                 f.result()
     else:
-        for task, algo, seed, _, _, cfg, run_dir in todo:
-            _train_one(cfg, run_dir, f"{algo} on {task}, seed {seed}")
-    missing = [str(p[-1]) for p in plan if not _finished(p[-1], p[5].collector.total_frames)]
+        for run in todo:
+            _train_one(run.cfg, run.run_dir, run.label)
+    missing = [str(run.run_dir) for run in plan if not run.finished()]
     if missing:
         raise RuntimeError(f"{len(missing)} run(s) did not finish (see their folders and the launcher's logs): {missing}")
     runs: dict[tuple[str, str], list[Path]] = {}
-    for task, algo, seed, *_, run_dir in plan:
-        runs.setdefault((task, algo), []).append(run_dir)
+    for run in plan:
+        runs.setdefault((run.task, run.algo), []).append(run.run_dir)
     return runs
 
 
@@ -113,20 +133,18 @@ def _launch(todo, out: Path, launcher: str, launcher_set) -> None:
     ``OUT/<algo>/<task>/seed<k>`` with ``resume=auto``; the launcher waits for its jobs."""
     import subprocess
 
-    by_algo: dict[str, list] = {}
-    for task, algo, seed, overrides, common, cfg, run_dir in todo:
-        by_algo.setdefault(algo, []).append((task, seed, overrides, common))
-    for algo, runs in by_algo.items():
-        for task in sorted({t for t, *_ in runs}):  # one sweep per (algorithm, task): seeds in parallel
-            seeds = [str(seed) for t, seed, _, _ in runs if t == task]
-            overrides, common = runs[0][2], runs[0][3]
-            fixed = [o for o in overrides if not o.startswith(("env.seed=", "env.name="))]
-            cmd = [sys.executable, "-m", "algd_components.cli", "-m", f"algo={algo}", *common, *fixed,
-                   f"env.name={task}", f"env.seed={','.join(seeds)}", "resume=auto", f"hydra/launcher={launcher}",
-                   *launcher_set, f"hydra.sweep.dir={out / algo / task}", "hydra.sweep.subdir=seed${env.seed}"]
-            proc = subprocess.run(cmd)
-            if proc.returncode != 0:
-                raise RuntimeError(f"the {launcher} sweep of {algo} on {task} failed (exit status {proc.returncode})")
+    sweeps: dict[tuple[str, str], list[PlannedRun]] = {}  # one per (algorithm, task): its seeds in parallel
+    for run in todo:
+        sweeps.setdefault((run.algo, run.task), []).append(run)
+    for (algo, task), runs in sweeps.items():
+        seeds = ",".join(str(run.seed) for run in runs)
+        fixed = [o for o in runs[0].overrides if not o.startswith(("env.seed=", "env.name="))]
+        cmd = [sys.executable, "-m", "algd_components.cli", "-m", f"algo={algo}", *runs[0].common, *fixed,
+               f"env.name={task}", f"env.seed={seeds}", "resume=auto", f"hydra/launcher={launcher}",
+               *launcher_set, f"hydra.sweep.dir={out / algo / task}", "hydra.sweep.subdir=seed${env.seed}"]
+        proc = subprocess.run(cmd)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the {launcher} sweep of {algo} on {task} failed (exit status {proc.returncode})")
 
 
 def _algo_prefixed(override: str) -> bool:

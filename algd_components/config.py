@@ -10,10 +10,11 @@ the YAML presets in ``algd_components/conf``.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
@@ -23,6 +24,7 @@ from .precision import AUTOCAST_DTYPES, FLOAT32_MATMUL_PRECISIONS
 __all__ = [
     "ConfigError",
     "require",
+    "flatten",
     "checked",
     "check_ranges",
     "compose_config",
@@ -50,6 +52,17 @@ def require(ok: bool, key: str, value: Any, allowed: str) -> None:
     """Raise :class:`ConfigError` naming ``key``, the bad ``value`` and what is allowed."""
     if not ok:
         raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def flatten(node: Mapping, prefix: str = "") -> dict:
+    """A nested mapping (a config as plain containers) as ``{"a.b.c": value}``."""
+    out = {}
+    for k, v in node.items():
+        if isinstance(v, Mapping):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 # ---------------------------------------------------------------------------- ranges
@@ -113,14 +126,9 @@ def checked(default: Any = MISSING, *, default_factory=None, ge=None, gt=None, l
 
 
 def _kind(annotation) -> str:
+    """How an error message names a field's type (``Optional[...]``/``List[...]`` included)."""
     text = str(annotation)
-    if "List[int]" in text or "int" == text or text.endswith("[int]") or text == "Optional[int]":
-        return "an integer"
-    if "float" in text:
-        return "a number"
-    if "int" in text:
-        return "an integer"
-    return "a value"
+    return "a number" if "float" in text else "an integer" if "int" in text else "a value"
 
 
 def check_ranges(cfg: DictConfig, prefix: str = "") -> None:
@@ -288,12 +296,9 @@ def compose(config_name: str, overrides: Sequence[str]) -> DictConfig:
 
     from . import algorithms  # noqa: F401  registers the schemas in the ConfigStore
 
-    if GlobalHydra.instance().is_initialized():  # e.g. inside a @hydra.main job
-        try:
-            return hydra_compose(config_name, overrides=list(overrides))
-        except Exception as err:
-            raise ConfigError(_one_line(err)) from None
-    with initialize_config_module(CONF_MODULE, version_base="1.3"):
+    # inside a @hydra.main job Hydra is initialised already, with this module on its search path
+    initialized = GlobalHydra.instance().is_initialized()
+    with contextlib.nullcontext() if initialized else initialize_config_module(CONF_MODULE, version_base="1.3"):
         try:
             return hydra_compose(config_name, overrides=list(overrides))
         except Exception as err:

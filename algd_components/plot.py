@@ -16,20 +16,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .config import flatten
 from .envs import TASKS
 
 IGNORED_KEYS = ("env.seed", "resume", "progress_bar", "hydra", "collector.total_frames", "checkpoint", "logger.backend")
-
-
-def _flatten(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -43,7 +33,7 @@ def load_run(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise ValueError(f"{metrics}: no evaluation rows yet")
     cols = {k: np.array([float(r[k]) if r[k] not in ("", None) else np.nan for r in rows]) for k in rows[0]}
     with open(config) as f:
-        cfg = _flatten(yaml.safe_load(f))
+        cfg = flatten(yaml.safe_load(f))
     return cfg, cols
 
 

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .. import algorithms
 from ..allocator import retain_freed_memory
-from ..config import ConfigError, compose_config, require
+from ..config import ConfigError, compose_config, flatten, require
 from ..precision import float32_matmul_precision, update_autocast
 from .checkpoints import (CHECKPOINT_FILE, POLICY_FILE, atomic_save_text, resolve_checkpoint, restore_checkpoint, save_checkpoint,
                           save_policy)
@@ -91,10 +91,12 @@ def auto_num_threads() -> int:
     return max(1, cores // jobs) if jobs else 0
 
 
-def _load_checkpoint(resume: str) -> tuple[dict, Path]:
+def _load_checkpoint(resume: str, lazy: bool = False) -> tuple[dict, Path]:
+    """The checkpoint ``resume`` names, checked to be one of ours.  ``lazy``: memory-map its
+    tensors (a check that reads only the config and counters need not read the replay buffer)."""
     path = resolve_checkpoint(resume)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=lazy)
     except Exception as err:
         raise ConfigError(f"resume={resume!r}: {path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
     missing = [k for k in ("config", "state", "loss", "optimizers") if not (isinstance(ckpt, dict) and k in ckpt)]
@@ -111,16 +113,6 @@ SAFE_ON_RESUME = ("collector.total_frames", "logger.", "checkpoint.", "network.d
                   "system.retain_freed_memory", "resume", "overwrite")
 
 
-def _flatten(node, prefix: str = "") -> dict:
-    out = {}
-    for k, v in node.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _fresh_run_dir(cfg: DictConfig, run_dir: Path) -> None:
     """A fresh run refuses a folder holding another run, unless ``overwrite=true``."""
     held = [n for n in (CHECKPOINT_FILE, "metrics.csv") if (run_dir / n).exists()]
@@ -133,9 +125,9 @@ def _resume_overrides(cfg: DictConfig, saved: dict, explicit: tuple[str, ...] = 
     """The values ``cfg`` sets — away from the algorithm's defaults, or under the ``explicit``
     keys (the command line's overrides, which may repeat a default) — that a resume may apply;
     one-line :class:`ConfigError` naming any other that differs from the checkpoint's."""
-    defaults = _flatten(OmegaConf.to_container(compose_config(cfg.algo), resolve=True))
-    given = _flatten(OmegaConf.to_container(cfg, resolve=True))
-    saved_flat = _flatten(saved)
+    defaults = flatten(OmegaConf.to_container(compose_config(cfg.algo), resolve=True))
+    given = flatten(OmegaConf.to_container(cfg, resolve=True))
+    saved_flat = flatten(saved)
     named = lambda k: any(k == e or k.startswith(e + ".") for e in explicit)  # noqa: E731
     changed = {k: v for k, v in given.items() if k not in defaults or defaults[k] != v or named(k)}
     refused = [k for k, v in changed.items() if not k.startswith(SAFE_ON_RESUME) and k in saved_flat and saved_flat[k] != v]
@@ -147,14 +139,15 @@ def _resume_overrides(cfg: DictConfig, saved: dict, explicit: tuple[str, ...] = 
     return {k: v for k, v in changed.items() if k.startswith(SAFE_ON_RESUME)}
 
 
-def resolve_run(cfg: DictConfig, run_dir, explicit: tuple[str, ...] = ()) -> tuple[DictConfig, dict | None, Path]:
+def resolve_run(cfg: DictConfig, run_dir, explicit: tuple[str, ...] = (),
+                lazy: bool = False) -> tuple[DictConfig, dict | None, Path]:
     """``(cfg, checkpoint or None, run_dir)``.
 
     Fresh: ``run_dir`` must not hold another run (unless ``overwrite``).  Resume: the
     checkpoint's config — keys it lacks (added since it was written) from ``cfg``, and the
     values ``cfg`` changes among :data:`SAFE_ON_RESUME` applied; any other change is refused —
     and the checkpoint's folder.  ``explicit``: the keys the command line set (see
-    :func:`_resume_overrides`).
+    :func:`_resume_overrides`); ``lazy``: memory-map the checkpoint (for a check before training).
     """
     auto = cfg.resume == "auto"
     if auto:  # this folder's own run, wherever it stopped (compare, sweeps, requeued jobs)
@@ -165,7 +158,7 @@ def resolve_run(cfg: DictConfig, run_dir, explicit: tuple[str, ...] = ()) -> tup
         run_dir = Path(run_dir)
         _fresh_run_dir(cfg, run_dir)
         return cfg, None, run_dir
-    ckpt, path = _load_checkpoint(cfg.resume)
+    ckpt, path = _load_checkpoint(cfg.resume, lazy)
     saved = ckpt["config"]
     saved_algo = saved.get("algo", cfg.algo)
     require(saved_algo == cfg.algo, "resume", cfg.resume,
@@ -190,7 +183,7 @@ def resolve_run(cfg: DictConfig, run_dir, explicit: tuple[str, ...] = ()) -> tup
 def _clean(run_dir: Path, overwrite: bool) -> None:
     """Remove temp files a killed run left (``atomic_save``'s ``.<name>*.tmp``); with
     ``overwrite``, also the previous run's files, logs and videos."""
-    prefixes = tuple(f".{n}" for n in RUN_FILES) + (".metrics",)
+    prefixes = tuple(f".{n}" for n in RUN_FILES)
     for tmp in [*run_dir.glob(".*.tmp"), *run_dir.glob("logs/**/.*.tmp")]:
         if tmp.name.startswith(prefixes) or tmp.parent != run_dir:
             tmp.unlink(missing_ok=True)

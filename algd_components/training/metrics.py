@@ -3,9 +3,8 @@ training-episode tracker, deterministic evaluation episodes, and TorchRL loggers
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
-import tempfile
 from collections import deque
 from numbers import Number
 from pathlib import Path
@@ -16,7 +15,8 @@ import torch
 from tensordict import TensorDictBase
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-from ..config import ConfigError
+from ..config import ConfigError, flatten
+from .checkpoints import atomic_save_text
 
 __all__ = ["METRIC_COLUMNS", "LOSS_COLUMNS", "EPISODE_COLUMNS", "MetricsCSV", "EpisodeTracker", "run_episodes",
            "evaluate", "make_logger", "log_hparams", "log_scalars", "trim_csv_logs", "record_video"]
@@ -134,13 +134,11 @@ class MetricsCSV:
             self._rewrite([])
 
     def _rewrite(self, rows):
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".metrics", suffix=".tmp")
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, self.path)
+        text = io.StringIO(newline="")
+        w = csv.DictWriter(text, fieldnames=self.columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+        atomic_save_text(text.getvalue(), self.path)
 
     def write(self, row: Mapping[str, Any]) -> None:
         with open(self.path, "a", newline="") as f:
@@ -180,15 +178,8 @@ def log_hparams(logger, cfg) -> None:
         return
     from omegaconf import OmegaConf
 
-    flat, stack = {}, [("", OmegaConf.to_container(cfg, resolve=True))]
-    while stack:
-        prefix, node = stack.pop()
-        for k, v in node.items():
-            if isinstance(v, dict):
-                stack.append((f"{prefix}{k}.", v))
-            else:
-                flat[f"{prefix}{k}"] = v if isinstance(v, (bool, int, float, str)) else str(v)
-    logger.log_hparams(flat)
+    flat = flatten(OmegaConf.to_container(cfg, resolve=True))
+    logger.log_hparams({k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in flat.items()})
 
 
 def log_scalars(logger, row: Mapping[str, Any]) -> None:
@@ -252,11 +243,7 @@ def trim_csv_logs(log_dir: Path, frames: int) -> None:
             lines = f.read().splitlines()
         keep = [ln for ln in lines if ln and _step(ln) is not None and _step(ln) <= frames]
         if len(keep) != len(lines):
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                f.write("".join(ln + "\n" for ln in keep))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
+            atomic_save_text("".join(ln + "\n" for ln in keep), path)
 
 
 def _step(line: str) -> float | None:
