@@ -168,6 +168,8 @@ class EnvConfig:
     max_episode_steps: Optional[int] = checked(None, ge=1, note="null: the task's default")
     cost_limit: Optional[float] = checked(None, ge=0, note="null: the task's default")
     num_envs: int = checked(1, ge=1)
+    # S seeds (seed, seed+1, ...) trained as one vectorised process, each in run_dir/seed<s>
+    num_seeds: int = checked(1, ge=1, note="seeds trained together in one process (off-policy algorithms)")
     vectorize: str = checked("parallel", choices=("parallel", "serial"))
 
 

@@ -9,7 +9,7 @@ from tensordict.nn import TensorDictModuleBase
 from tensordict.utils import NestedKey
 from torch import nn
 
-from .nn import EnsembleMLP
+from .nn import EnsembleMLP, SiLU
 
 __all__ = ["TwinQValue", "EnsembleCostValue"]
 
@@ -76,7 +76,7 @@ class EnsembleCostValue(TensorDictModuleBase):
         action_dim: int,
         num_members: int = 6,
         num_cells: Sequence[int] = (256, 256),
-        activation_class: type[nn.Module] = nn.SiLU,
+        activation_class: type[nn.Module] = SiLU,
         risk_coef: float = 0.0,
         in_keys: Sequence[NestedKey] = ("observation", "action"),
         out_keys: Sequence[NestedKey] = ("cost_value_members", "cost_value", "cost_value_risk"),

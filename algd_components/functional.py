@@ -176,6 +176,14 @@ def mc_score_target(
                 f"energy_and_grad_fn must return shapes {tuple(expected)} and {tuple(samples.shape)} for samples "
                 f"of shape {tuple(samples.shape)}, got {tuple(energy.shape)} and {tuple(grad.shape)}"
             )
+    elif torch._C._are_functorch_transforms_active():  # e.g. stacked seeds' vmap: no requires_grad_ there
+        energy, vjp_fn = torch.func.vjp(energy_fn, samples)
+        if energy.shape != expected:
+            raise ValueError(
+                f"energy_fn must return shape {tuple(expected)} for samples of shape "
+                f"{tuple(samples.shape)}, got {tuple(energy.shape)}"
+            )
+        (grad,) = vjp_fn(torch.ones_like(energy))
     else:
         with torch.enable_grad():
             samples.requires_grad_(True)

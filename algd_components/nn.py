@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["EnsembleLinear", "EnsembleMLP", "INIT_SCHEMES", "init_linear_"]
+__all__ = ["EnsembleLinear", "EnsembleMLP", "SiLU", "INIT_SCHEMES", "init_linear_"]
 
 # weight initialisations: PyTorch's nn.Linear default, Xavier-uniform with zero bias (the
 # released ALGD code's twin critic and score network), truncated normal std 1/(2 sqrt(in)) within
@@ -34,6 +34,64 @@ def init_linear_(weight: torch.Tensor, bias: torch.Tensor | None, in_features: i
             raise ValueError(f"init scheme {scheme!r} is not one of {list(INIT_SCHEMES[1:])}")
         if bias is not None:
             bias.zero_()
+
+
+def _batch_front(t: torch.Tensor, dim, size: int) -> torch.Tensor:
+    return t.movedim(dim, 0) if dim is not None else t.expand(size, *t.shape)
+
+
+class _SiLUGrad(torch.autograd.Function):
+    """``silu_backward`` with a batching rule: functorch has none and decomposes it into five
+    element-wise passes when a gradient is taken inside ``vmap`` (the Monte-Carlo action
+    gradient of stacked seeds); one fused call on the unbatched tensors instead."""
+
+    @staticmethod
+    def forward(grad, x):
+        return torch.ops.aten.silu_backward(grad, x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("SiLU's second derivative is not implemented")
+
+    @staticmethod
+    def vmap(info, in_dims, grad, x):
+        n = info.batch_size
+        grad, x = torch.broadcast_tensors(_batch_front(grad, in_dims[0], n), _batch_front(x, in_dims[1], n))
+        return _SiLUGrad.apply(grad, x), 0
+
+
+class _SiLUFn(torch.autograd.Function):
+    @staticmethod
+    def forward(x):
+        return torch.nn.functional.silu(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return _SiLUGrad.apply(grad, x)
+
+    @staticmethod
+    def vmap(info, in_dims, x):
+        return _SiLUFn.apply(x), in_dims[0]
+
+
+class SiLU(nn.SiLU):
+    """:class:`torch.nn.SiLU`, the same numbers; inside functorch transforms (stacked seeds'
+    ``vmap``) its backward is one fused ``silu_backward`` instead of functorch's five-pass
+    decomposition (measured: 2.2x faster for the Monte-Carlo action gradient, docs/performance.md)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch._C._are_functorch_transforms_active():
+            return _SiLUFn.apply(x)
+        return super().forward(x)
 
 
 class EnsembleLinear(nn.Module):
@@ -62,6 +120,10 @@ class EnsembleLinear(nn.Module):
         if x.dim() == 2:
             # an explicit expand + bmm: matmul's 2-D @ 3-D path back-propagates more slowly
             x = x.expand(self.num_members, *x.shape)
+        if torch._C._are_functorch_transforms_active():
+            # under vmap (stacked seeds) baddbmm decomposes into bmm, two scalings and an add;
+            # bmm + add is the same sum without the scalings
+            return torch.bmm(x, self.weight) + self.bias
         return torch.baddbmm(self.bias, x, self.weight)
 
     def extra_repr(self) -> str:

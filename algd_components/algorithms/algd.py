@@ -89,6 +89,9 @@ def validate(cfg: DictConfig) -> None:
     check_memory(cfg, update_memory_bytes(cfg), "optim.batch_size",
                  "the critics' activations on optim.batch_size x algd.mc_samples actions, (algd.ensemble_size + 2) members")
     c = cfg.compile
+    for key, value in (("compile.compile", c.compile), ("compile.cudagraphs", c.cudagraphs)):
+        require(cfg.env.num_seeds == 1 or not value, key, value,
+                f"false with env.num_seeds={cfg.env.num_seeds} (the stacked seeds' vmapped update is not compiled)")
     if c.cudagraphs:
         device = pick_device(cfg.network.device)
         require(device.type == "cuda", "compile.cudagraphs", c.cudagraphs,

@@ -57,6 +57,14 @@ def validate_common(cfg: DictConfig) -> None:
                 "lagrangian.rho", rho, "a number > 0")
     make_lagrangian(cfg)
     c = cfg.collector
+    if cfg.env.num_seeds > 1:  # stacked seeds (algd_components.training.seeds)
+        why = f"with env.num_seeds={cfg.env.num_seeds} (stacked seeds)"
+        require(cfg.env.num_envs == 1, "env.num_envs", cfg.env.num_envs, f"1 {why}: each seed steps one env")
+        require(not c.async_collection, "collector.async_collection", c.async_collection, f"false {why}")
+        require(not cfg.logger.video_every, "logger.video_every", cfg.logger.video_every, f"0 {why}")
+        require(cfg.resume in (None, "auto"), "resume", cfg.resume,
+                f"null or 'auto' {why}: each seed's folder resumes its own checkpoint (resume one seed alone "
+                "with resume=RUN/seed<N>)")
     require(c.init_random_frames % c.frames_per_batch == 0, "collector.init_random_frames", c.init_random_frames,
             f"a multiple of collector.frames_per_batch ({c.frames_per_batch}): the collector rounds it up otherwise")
     if cfg.logger.video_every:
@@ -81,6 +89,9 @@ def check_dual(cfg: DictConfig, node: DictConfig, prefix: str) -> None:
     task = get_task(cfg.env.name)
     require(node.source != "episode" or task.limit_kind == "episodic", f"{prefix}.source", node.source,
             f"'batch' or 'policy' for {task.name}, whose limit is on the discounted cost")
+    require(node.source != "episode" or cfg.env.num_seeds == 1, f"{prefix}.source", node.source,
+            f"'batch' or 'policy' with env.num_seeds={cfg.env.num_seeds} (stacked seeds step each λ in one "
+            "vectorised update, not from a host number per seed)")
 
 
 def check_cost_weight_decay(cfg: DictConfig) -> None:

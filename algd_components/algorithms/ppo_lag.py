@@ -41,6 +41,8 @@ class PPOTrainConfig(TrainConfig):
 
 def validate(cfg: DictConfig) -> None:
     p = cfg.ppo
+    require(cfg.env.num_seeds == 1, "env.num_seeds", cfg.env.num_seeds,
+            "1 for on-policy PPO-Lag (stacked seeds train the off-policy algorithms; run seeds with algd-compare --jobs)")
     require(cfg.collector.init_random_frames == 0, "collector.init_random_frames", cfg.collector.init_random_frames,
             "0 for on-policy PPO-Lag (random-action frames carry no log-probabilities to learn from)")
     require(cfg.lagrangian.get("name") == "standard", "lagrangian", cfg.lagrangian.get("name", cfg.lagrangian),

@@ -43,7 +43,7 @@ def train_env_factory(cfg: DictConfig, task_name: str, steps: int):
     return EnvCreator(partial(make_batched_env, task_name, cfg.env.num_envs, cfg.env.vectorize, cfg.env.seed, steps))
 
 
-def make_collector(cfg: DictConfig, env, actor, device, frames_done: int, env_factory=None):
+def make_collector(cfg: DictConfig, env, actor, device, frames_done: int, env_factory=None, **collector_kwargs):
     """TorchRL's ``Collector`` stepping ``env`` in this process, or, given ``env_factory``
     (``collector.async_collection``), an ``AsyncCollector``: a worker process builds its own env
     with it and collects the next batch while this process runs the updates on the last one
@@ -62,7 +62,7 @@ def make_collector(cfg: DictConfig, env, actor, device, frames_done: int, env_fa
 
         # one math thread for the worker: on a small machine the updates need the rest
         return AsyncCollector(env_factory, actor, num_threads=1, **kwargs)
-    return Collector(env, actor, auto_register_policy_transforms=False, **kwargs)
+    return Collector(env, actor, auto_register_policy_transforms=False, **kwargs, **collector_kwargs)
 
 
 def make_replay_buffer(cfg: DictConfig, device) -> TensorDictReplayBuffer:

@@ -194,20 +194,9 @@ def _clean(run_dir: Path, overwrite: bool) -> None:
             shutil.rmtree(run_dir / name, ignore_errors=True)
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict:
-    """Train the algorithm ``cfg.algo`` names as ``cfg`` says; write config.yaml,
-    metrics.csv, checkpoint.pt and policy.pt to ``run_dir``.  Returns the final counters.
-
-    With ``cfg.resume`` set, everything but ``collector.total_frames`` comes from the
-    checkpoint and the run continues in the checkpoint's directory.
-    """
-    cfg, ckpt, run_dir = resolve_run(cfg, run_dir)
-    if ckpt is not None and ckpt["state"]["frames"] >= cfg.collector.total_frames:  # resume=auto, finished
-        return dict(ckpt["state"])
-    spec = algorithms.get(cfg.algo)
-    algorithms.validate(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _clean(run_dir, overwrite=cfg.overwrite and ckpt is None)
+def setup_process(cfg: DictConfig) -> None:
+    """What a training process sets before building anything: the allocator, torch's threads,
+    log levels, headless rendering for videos."""
     if cfg.system.retain_freed_memory:
         retain_freed_memory()
     threads = cfg.system.num_threads or auto_num_threads()
@@ -217,6 +206,74 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     logging.getLogger("OpenGL").setLevel(logging.WARNING)  # PyOpenGL's INFO notice when videos render
     if cfg.logger.video_every:
         os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede MuJoCo's first import
+
+
+class RunRecord:
+    """One run's folder and what the loop writes there: ``config.yaml`` (``config_resumed.yaml``
+    on resume), ``metrics.csv``, ``episodes.csv``, the logger, and at each checkpoint
+    ``checkpoint.pt`` and ``policy.pt``.  Shared by :func:`train` and the stacked-seeds loop,
+    where each seed has its own record."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, ckpt: dict | None, frames: int):
+        self.cfg, self.run_dir = cfg, run_dir
+        atomic_save_text(OmegaConf.to_yaml(cfg, resolve=True), run_dir / ("config_resumed.yaml" if ckpt else "config.yaml"))
+        resume_frames = frames if ckpt else None
+        self.metrics = MetricsCSV(run_dir / "metrics.csv", resume_frames=resume_frames)
+        self.episodes_csv = MetricsCSV(run_dir / "episodes.csv", EPISODE_COLUMNS, resume_frames=resume_frames)
+        self.logger = make_logger(cfg.logger.backend, run_dir, cfg.logger.exp_name, resume_frames)
+        if ckpt is None:
+            log_hparams(self.logger, cfg)
+        self.last_good = (run_dir / CHECKPOINT_FILE, frames) if ckpt else None
+
+    def write_evaluation(self, state: RunState, eval_row: dict, eval_episodes: list, episodes: EpisodeTracker,
+                         lam: float, window: Window) -> dict:
+        """The evaluation's episodes and its ``metrics.csv`` row (also to the logger); returns the row."""
+        for i, e in enumerate(eval_episodes):
+            self.episodes_csv.write({"frames": state.frames, "episode": i, **e})
+        row = {"frames": state.frames, **eval_row,
+               "train_episode_return": episodes.mean_return, "train_episode_cost": episodes.mean_cost,
+               "lambda": lam, **{k: state.last_losses.get(k) for k in LOSS_COLUMNS}, "updates": state.updates,
+               **window.rates(), "wall_time_s": state.wall_time_s}
+        self.metrics.write(row)
+        log_scalars(self.logger, row)
+        return row
+
+    def save(self, loss, optimizers, replay_buffer, episodes, state: RunState, policy, obs_dim: int, action_spec) -> None:
+        """``checkpoint.pt`` and ``policy.pt``, each written atomically."""
+        save_checkpoint(self.run_dir, self.cfg, loss, optimizers, replay_buffer, episodes, asdict(state))
+        save_policy(self.run_dir, self.cfg, policy, obs_dim, action_spec, state.frames)
+        self.last_good = (self.run_dir / CHECKPOINT_FILE, state.frames)
+
+    def diverged(self, guard: NonFiniteGuard, guard_from: int, frames: int) -> NonFiniteError:
+        saved = (f"the last good checkpoint is {self.last_good[0]} ({self.last_good[1]} frames)" if self.last_good
+                 else "no checkpoint was written by this run")
+        return NonFiniteError(f"{guard.describe(guard_from)} ({frames} frames collected); training stopped "
+                              f"and nothing was saved after it: {saved}")
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> dict:
+    """Train the algorithm ``cfg.algo`` names as ``cfg`` says; write config.yaml,
+    metrics.csv, checkpoint.pt and policy.pt to ``run_dir``.  Returns the final counters.
+
+    With ``cfg.resume`` set, everything but ``collector.total_frames`` comes from the
+    checkpoint and the run continues in the checkpoint's directory.  With ``env.num_seeds=S``
+    the seeds ``env.seed .. env.seed+S-1`` train as one vectorised process, each in its own
+    folder ``run_dir/seed<s>`` (:func:`~algd_components.training.seeds.train_seeds`); returns
+    ``{"seeds": [counters, ...]}``.
+    """
+    if cfg.env.get("num_seeds", 1) > 1:  # S seeds in one vectorised process, each in run_dir/seed<s>
+        from .seeds import train_seeds
+
+        seeds = [cfg.env.seed + i for i in range(cfg.env.num_seeds)]
+        return {"seeds": train_seeds(cfg, seeds, [Path(run_dir) / f"seed{s}" for s in seeds])}
+    cfg, ckpt, run_dir = resolve_run(cfg, run_dir)
+    if ckpt is not None and ckpt["state"]["frames"] >= cfg.collector.total_frames:  # resume=auto, finished
+        return dict(ckpt["state"])
+    spec = algorithms.get(cfg.algo)
+    algorithms.validate(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _clean(run_dir, overwrite=cfg.overwrite and ckpt is None)
+    setup_process(cfg)
     device = algorithms.common.pick_device(cfg.network.device)
     torch.manual_seed(cfg.env.seed)
     train_env, eval_env, task, max_steps, h = make_envs(cfg)
@@ -226,13 +283,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     replay_buffer = make_replay_buffer(cfg, device)
     episodes = EpisodeTracker()
     state = RunState(**restore_checkpoint(ckpt, loss, optimizers, replay_buffer, episodes)) if ckpt else RunState()
-    atomic_save_text(OmegaConf.to_yaml(cfg, resolve=True), run_dir / ("config_resumed.yaml" if ckpt else "config.yaml"))
-    resume_frames = state.frames if ckpt else None
-    metrics = MetricsCSV(run_dir / "metrics.csv", resume_frames=resume_frames)
-    episodes_csv = MetricsCSV(run_dir / "episodes.csv", EPISODE_COLUMNS, resume_frames=resume_frames)
-    logger = make_logger(cfg.logger.backend, run_dir, cfg.logger.exp_name, resume_frames)
-    if ckpt is None:
-        log_hparams(logger, cfg)
+    record = RunRecord(cfg, run_dir, ckpt, state.frames)
     if cfg.collector.async_collection:
         train_env.close()  # the worker builds its own
         collector = make_collector(cfg, None, algo.policy, device, state.frames, train_env_factory(cfg, task.name, max_steps))
@@ -243,7 +294,6 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     evaluations = state.frames // cfg.logger.eval_iter  # for logger.video_every
     one_update = algo.update or functools.partial(update_step, loss, optimizers, algo.target_updater)
     guard, guard_from = NonFiniteGuard(), state.updates + 1  # the run's number of the guard's first update
-    last_good = (run_dir / CHECKPOINT_FILE, state.frames) if ckpt else None
 
     def learn_off_policy(data, **kwargs):
         """``utd_ratio`` updates per new frame from the replay buffer, once past the random frames."""
@@ -271,10 +321,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
             with float32_matmul_precision(cfg.system.float32_matmul_precision), update_autocast(device, cfg.system.autocast):
                 loss_td, n = learn(data, episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit, guard=guard)
             if guard.tripped():  # one host read per batch; nothing non-finite is evaluated or saved
-                saved = (f"the last good checkpoint is {last_good[0]} ({last_good[1]} frames)" if last_good
-                         else "no checkpoint was written by this run")
-                raise NonFiniteError(f"{guard.describe(guard_from)} ({state.frames} frames collected); training stopped "
-                                     f"and nothing was saved after it: {saved}")
+                raise record.diverged(guard, guard_from, state.frames)
             if n:
                 window.updates += n
                 state.updates += n
@@ -288,26 +335,17 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
                 eval_env.set_seed(cfg.env.seed + 10_000 + state.frames)  # evaluation independent of history
                 eval_row, eval_episodes = evaluate(eval_env, algo.policy, cfg.logger.eval_episodes, max_steps,
                                                    cfg.optim.cost_gamma, eval_limit, task.limit_kind)
-                for i, e in enumerate(eval_episodes):
-                    episodes_csv.write({"frames": state.frames, "episode": i, **e})
                 evaluations += 1
                 if cfg.logger.video_every and evaluations % cfg.logger.video_every == 0:
                     record_video(functools.partial(make_env, task.name, seed=cfg.env.seed + 10_000 + state.frames,
                                                    max_episode_steps=max_steps, render_mode="rgb_array"),
                                  algo.policy, max_steps, run_dir / "videos" / f"eval_{state.frames}.mp4")
-                row = {"frames": state.frames, **eval_row,
-                       "train_episode_return": episodes.mean_return, "train_episode_cost": episodes.mean_cost,
-                       "lambda": float(loss.dual.value), **{k: state.last_losses.get(k) for k in LOSS_COLUMNS}, "updates": state.updates,
-                       **window.rates(), "wall_time_s": state.wall_time_s}
-                metrics.write(row)
-                log_scalars(logger, row)
+                row = record.write_evaluation(state, eval_row, eval_episodes, episodes, float(loss.dual.value), window)
                 pbar.set_postfix(ret=f"{row['eval_return']:.1f}", cost=f"{row['eval_cost']:.1f}", lam=f"{row['lambda']:.3g}")
                 window = Window()
             if state.frames >= next_ckpt or done:
                 next_ckpt = every(cfg.checkpoint.interval)
-                save_checkpoint(run_dir, cfg, loss, optimizers, replay_buffer, episodes, asdict(state))
-                save_policy(run_dir, cfg, algo.policy, obs_dim, action_spec, state.frames)
-                last_good = (run_dir / CHECKPOINT_FILE, state.frames)
+                record.save(loss, optimizers, replay_buffer, episodes, state, algo.policy, obs_dim, action_spec)
     finally:  # worker processes of a ParallelEnv must not outlive an error
         pbar.close()
         collector.shutdown()

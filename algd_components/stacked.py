@@ -1,0 +1,309 @@
+"""S seeds of one algorithm trained as one: parameters stacked along a leading dimension, one
+vectorised update (``torch.vmap``) for all of them.
+
+Why: most of an update's time on these machines is not arithmetic but the host dispatching
+~700 non-view ops (docs/performance.md).  S runs as S processes pay that S times and split the
+cores S ways; stacked, one update pays it once for all S seeds.  Adam (and the cost critics'
+L2 decay) is element-wise, so one optimiser over stacked parameters is S independent ones, and
+the soft target update and λ's step are element-wise too.
+
+How: the S losses are built as usual (each from its own seed).  :class:`StackedLosses` stacks
+every tensor of theirs — parameters, target parameters, buffers (λ and its Adam moments),
+wherever the loss keeps them (its modules, the TensorDicts TorchRL's ``convert_to_functional``
+keeps, the functional networks it holds outside its module tree) — and points each loss's
+tensors at its slice of the stack, so each seed's policy acts, evaluates and saves from the
+shared storage.  In the update, one ``vmap`` over the seed dimension runs the unchanged loss
+code with each of those tensors swapped for the vmapped slice (by identity: wherever loss 0
+holds tensor ``t``, it sees the stacked ``t``).  What ALGD adds to TorchRL here is only that
+swap: ``TensorDict.from_modules(...).to_module(loss)`` alone does not reach the networks a
+``LossModule`` keeps outside its module tree, and nested ``to_module`` calls inside the loss
+(target and detached critic parameters) refuse to unlock a stacked graph (tensordict 0.14).
+
+What cannot be stacked: ``max_grad_norm`` (a norm over all parameters mixes the seeds; the
+off-policy recipes do not clip) and the ``episode`` dual source (a per-seed host number).
+A non-finite value in any seed stops all S (the guard watches the stack).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+from torch import nn
+
+from .updates import ForeachSoftUpdate, NonFiniteGuard
+
+__all__ = ["StackedLosses", "StackedUpdate", "StackedPolicy", "stack_optimizers", "scatter_optimizer_state", "gather_optimizer_state"]
+
+
+def _containers(root) -> list[tuple[dict, str]]:
+    """Every ``(dict, key)`` holding a tensor of ``root``, in a fixed traversal order: the
+    ``_parameters`` / ``_buffers`` of each module (also modules held in a module's ``__dict__``,
+    as TorchRL's functional networks are) and the leaf dicts of TensorDicts they hold."""
+    out, seen = [], set()
+
+    def visit_td(td):
+        if id(td) in seen:
+            return
+        seen.add(id(td))
+        store = td.__dict__.get("_tensordict")
+        if store is None:
+            return
+        for key in list(store):
+            value = store[key]
+            if isinstance(value, torch.Tensor):
+                out.append((store, key))
+            elif isinstance(value, TensorDictBase):
+                visit_td(value)
+
+    def visit(mod):
+        if id(mod) in seen:
+            return
+        seen.add(id(mod))
+        for store in (mod._parameters, mod._buffers):
+            for key in list(store):
+                if isinstance(store[key], torch.Tensor):
+                    out.append((store, key))
+        for value in list(mod._modules.values()):
+            if value is not None:
+                visit(value)
+        for name, value in list(vars(mod).items()):
+            if name.startswith("_") and name not in ("_param_td",):
+                continue
+            if isinstance(value, nn.Module):
+                visit(value)
+            elif isinstance(value, TensorDictBase):
+                visit_td(value)
+        if "_param_td" in vars(mod):
+            visit_td(vars(mod)["_param_td"])
+
+    visit(root)
+    return out
+
+
+class StackedLosses:
+    """``S`` losses of one algorithm, built alike (each from its own seed), and their tensors
+    stacked: :attr:`leaves` ``[S, *shape]`` hold what the update trains.
+
+    Each loss keeps its own tensors, so each seed's policy, checkpoint and policy file stay
+    what a single-seed run would have: :meth:`scatter` copies the stack into them (before
+    evaluating or saving), :meth:`gather` copies them into the stack (after loading a
+    checkpoint).  :meth:`call` runs loss 0's code on any values of the stack (vmapped slices).
+    """
+
+    def __init__(self, losses: Sequence[nn.Module]):
+        if len(losses) < 1:
+            raise ValueError("StackedLosses needs at least one loss")
+        self.losses = list(losses)
+        self.num_seeds = len(losses)
+        per_loss = [_containers(loss) for loss in losses]
+        n = len(per_loss[0])
+        if any(len(c) != n for c in per_loss):
+            raise ValueError("the losses differ in structure: build them with the same config")
+        # the unique tensors of each loss, aligned by traversal order; every slot maps to one of them
+        index: dict[int, int] = {}
+        self.tensors: list[list[torch.Tensor]] = [[] for _ in losses]  # [seed][leaf]
+        self._slots: list[tuple[dict, str, int]] = []  # loss 0's slots
+        for j in range(n):
+            store0, key0 = per_loss[0][j]
+            t0 = store0[key0]
+            i = index.get(id(t0))
+            if i is None:
+                i = index[id(t0)] = len(self.tensors[0])
+                for s, containers in enumerate(per_loss):
+                    store, key = containers[j]
+                    if store[key].shape != t0.shape:
+                        raise ValueError(f"the losses differ in the shape of {key!r}: build them with the same config")
+                    self.tensors[s].append(store[key])
+            self._slots.append((store0, key0, i))
+        self.leaf_of = {id(t): i for tensors in self.tensors for i, t in enumerate(tensors)}
+        self.leaves: list[torch.Tensor] = []
+        for i, t0 in enumerate(self.tensors[0]):
+            data = torch.stack([self.tensors[s][i].detach() for s in range(self.num_seeds)])
+            self.leaves.append(nn.Parameter(data, requires_grad=t0.requires_grad) if isinstance(t0, nn.Parameter) else data)
+        self._modules0 = _modules(self.losses[0])
+
+    @torch.no_grad()
+    def scatter(self) -> None:
+        """Copy the stack into each loss's own tensors."""
+        for s, tensors in enumerate(self.tensors):
+            torch._foreach_copy_([t.data for t in tensors], [leaf.data[s] for leaf in self.leaves])
+
+    @torch.no_grad()
+    def gather(self) -> None:
+        """Copy each loss's own tensors into the stack."""
+        for s, tensors in enumerate(self.tensors):
+            torch._foreach_copy_([leaf.data[s] for leaf in self.leaves], [t.data for t in tensors])
+
+    def stacked(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The stacked leaf that holds ``tensor`` (a tensor of any of the losses)."""
+        return self.leaves[self.leaf_of[id(tensor)]]
+
+    def call(self, fn, values: Sequence[torch.Tensor], *args):
+        """``fn(loss_0, *args)`` with every tensor of loss 0 replaced by ``values`` (one per leaf,
+        e.g. the vmapped slices of :attr:`leaves`); what the loss caches or leaves behind from
+        them is dropped afterwards, so nothing vmapped escapes."""
+        saved = [store[key] for store, key, _ in self._slots]
+        attrs = [(mod, set(vars(mod)), vars(mod).get("_cache")) for mod in self._modules0]
+        for mod in self._modules0:  # a LossModule's _cache_values entries (detached parameter views)
+            mod.__dict__["_cache"] = {}
+        try:
+            for store, key, i in self._slots:
+                store[key] = values[i]
+            return fn(self.losses[0], *args)
+        finally:
+            for (store, key, _), old in zip(self._slots, saved):
+                store[key] = old
+            # a nested to_module inside the loss leaves vmapped tensors as plain attributes
+            # (tensordict writes what it cannot register as a parameter into __dict__)
+            for mod, names, cache in attrs:
+                for name in [n for n in vars(mod) if n not in names and isinstance(vars(mod)[n], torch.Tensor)]:
+                    del mod.__dict__[name]
+                if cache is None:
+                    del mod.__dict__["_cache"]
+                else:
+                    mod.__dict__["_cache"] = cache
+
+
+def _modules(root: nn.Module) -> list[nn.Module]:
+    """Every module reachable from ``root``, also those held in a module's ``__dict__``."""
+    seen, out = set(), []
+
+    def visit(mod):
+        if id(mod) in seen:
+            return
+        seen.add(id(mod))
+        out.append(mod)
+        for value in [*mod._modules.values(), *(v for v in vars(mod).values() if isinstance(v, nn.Module))]:
+            if value is not None:
+                visit(value)
+
+    visit(root)
+    return out
+
+
+def stack_optimizers(stack: StackedLosses, optimizers: Mapping[str, torch.optim.Optimizer]) -> dict:
+    """Loss 0's optimisers rebuilt over the stacked leaves: same class, groups and settings
+    (Adam and L2 decay are element-wise, so each is S independent optimisers)."""
+    out = {}
+    for name, opt in optimizers.items():
+        groups = []
+        for g in opt.param_groups:
+            group = {k: v for k, v in g.items() if k != "params"}
+            group["params"] = [stack.stacked(p) for p in g["params"]]
+            groups.append(group)
+        out[name] = type(opt)(groups, **opt.defaults)
+    return out
+
+
+def _params(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for g in opt.param_groups for p in g["params"]]
+
+
+@torch.no_grad()
+def scatter_optimizer_state(stacked: torch.optim.Optimizer, per_seed: Sequence[torch.optim.Optimizer]) -> None:
+    """Each seed's slice of ``stacked``'s state (Adam's moments; shared step counts copied)
+    into that seed's own optimiser (built for its loss as a single run builds it)."""
+    for s, opt in enumerate(per_seed):
+        for p_stack, p in zip(_params(stacked), _params(opt)):
+            state = stacked.state.get(p_stack)
+            if not state:
+                continue
+            # per-element state (moments) has the stacked parameter's shape; step counts are shared
+            opt.state[p] = {k: (v[s] if v.shape == p_stack.shape else v).clone() for k, v in state.items()}
+
+
+@torch.no_grad()
+def gather_optimizer_state(stacked: torch.optim.Optimizer, per_seed: Sequence[torch.optim.Optimizer]) -> None:
+    """The seeds' optimiser states (e.g. restored from their checkpoints) stacked into ``stacked``."""
+    for j, p_stack in enumerate(_params(stacked)):
+        states = [opt.state.get(_params(opt)[j]) for opt in per_seed]
+        if not all(states):
+            stacked.state.pop(p_stack, None)
+            continue
+        stacked.state[p_stack] = {k: (torch.stack([st[k] for st in states]) if v.shape == p_stack.shape[1:] and v.dim()
+                                      else v.clone()) for k, v in states[0].items()}
+
+
+class StackedUpdate:
+    """One update of all S seeds: ``vmap`` of the loss over the seed dimension, one backward,
+    each (stacked) optimiser steps, the targets move (``ForeachSoftUpdate``'s rule and interval,
+    on the stacked tensors), then each seed's λ steps from its own loss output.
+
+    Given the same batches and the same noise, equals S single-seed
+    :func:`~algd_components.updates.update_step` calls (tests/test_stacked.py).
+    ``randomness``: ``vmap``'s — ``"different"`` (each seed its own noise, training) or
+    ``"same"`` (one draw shared by all seeds, as tests inject it).
+    """
+
+    def __init__(self, stack: StackedLosses, optimizers: Mapping[str, torch.optim.Optimizer], target_updater=None,
+                 randomness: str = "different"):
+        self.stack, self.optimizers, self.randomness = stack, dict(optimizers), randomness
+        self.params = [p for opt in self.optimizers.values() for g in opt.param_groups for p in g["params"]]
+        loss0 = stack.losses[0]
+        self.step_dual = hasattr(loss0, "step_dual")
+        if self.step_dual and getattr(loss0, "dual_source", "batch") == "episode":
+            raise ValueError("dual source 'episode' reads one host number per run; stacked seeds need 'batch' or 'policy'")
+        self.targets, self.sources, self.eps, self.interval, self.calls = [], [], None, 1, 0
+        if target_updater is not None:
+            if not isinstance(target_updater, ForeachSoftUpdate):
+                raise TypeError(f"StackedUpdate steps targets by ForeachSoftUpdate's rule; got {type(target_updater).__name__}")
+            up = target_updater
+            for key, source in up._sources.items(True, True):
+                key = key if isinstance(key, tuple) else (key,)
+                target = up._targets.get(("target_" + key[0], *key[1:]))
+                self.sources.append(stack.stacked(source))
+                self.targets.append(stack.stacked(target))
+            self.eps, self.interval = float(up.eps), up.interval
+
+        self._forward = lambda values, batch: self.stack.call(lambda loss, b: loss(b), values, batch)
+        self._dual = lambda values, loss_td: self.stack.call(lambda loss, td: loss.step_dual(td), values, loss_td)
+
+    def __call__(self, batch: TensorDictBase, guard: NonFiniteGuard | None = None, **_) -> TensorDictBase:
+        """``batch``: ``[S, B]``, seed ``s``'s replay batch in row ``s``.  Returns the ``[S]`` loss
+        tensordict (detached)."""
+        loss_td = torch.vmap(self._forward, (0, 0), randomness=self.randomness)(self.stack.leaves, batch)
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        sum(v.sum() for k, v in loss_td.items() if k.startswith("loss_")).backward()
+        grads = [p.grad for p in self.params if p.grad is not None] if guard is not None else None
+        for opt in self.optimizers.values():
+            opt.step()
+        if guard is not None:
+            guard.check(loss_td, grads, self.params)
+        if self.targets:
+            self.calls += 1
+            if not (self.calls - 1) % self.interval:
+                with torch.no_grad():
+                    torch._foreach_lerp_(self.targets, self.sources, 1 - self.eps)
+        loss_td = loss_td.detach()
+        if self.step_dual:  # each seed's λ from its own loss output, in place in the stacked buffers
+            with torch.no_grad():
+                torch.vmap(self._dual, (0, 0), randomness=self.randomness)(self.stack.leaves, loss_td)
+        return loss_td
+
+
+class StackedPolicy(TensorDictModuleBase):
+    """The S seeds' acting policy in one call: ``observation`` ``[S, ...]`` (seed ``s``'s env in
+    row ``s``) → ``action`` ``[S, ...]``, each row from its seed's own parameters (the current
+    stack) and its own noise (``vmap``, ``randomness="different"``).  ``policy`` is loss 0's
+    acting module (``Algorithm.policy``), whose tensors :class:`StackedLosses` swaps."""
+
+    def __init__(self, stack: StackedLosses, policy: nn.Module):
+        super().__init__()
+        self.in_keys, self.out_keys = list(policy.in_keys), list(policy.out_keys)
+        self.__dict__["stack"], self.__dict__["policy"] = stack, policy  # not submodules: no parameters of its own
+
+        def act(values, td):
+            return stack.call(lambda loss, t: policy(t.copy()).select(*self.out_keys), values, td)
+
+        self._act = torch.vmap(act, (0, 0), randomness="different")
+
+    @torch.no_grad()
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        if tensordict.batch_size[:1] != torch.Size([self.stack.num_seeds]):
+            raise ValueError(f"expected a batch of {self.stack.num_seeds} seeds first, got batch size "
+                             f"{tuple(tensordict.batch_size)}")
+        out = self._act([leaf.detach() for leaf in self.stack.leaves], tensordict.select(*self.in_keys))
+        return tensordict.update(out)
