@@ -29,6 +29,7 @@ from . import algorithms
 from .config import ConfigError, compose_config
 from .plot import cost_panel, load_run, save_figure
 from .training import train
+from .training.seeds import train_seeds
 from .training.loop import PARALLEL_JOBS_ENV
 from .updates import NonFiniteError
 
@@ -88,22 +89,65 @@ def _train_one(cfg, run_dir: Path, label: str) -> None:
         raise NonFiniteError(f"{label} ({run_dir}): {err}") from None
 
 
+def _train_group(runs: list[PlannedRun]) -> None:
+    """One (algorithm, task)'s seeds as one stacked-seeds process (``--stack-seeds``), each seed
+    resumed where it stopped, into the same folders as separate runs would use."""
+    if len(runs) == 1:
+        return _train_one(runs[0].cfg, runs[0].run_dir, runs[0].label)
+    cfg = runs[0].cfg.copy()
+    cfg.resume = "auto"
+    try:
+        train_seeds(cfg, [r.seed for r in runs], [r.run_dir for r in runs])
+    except NonFiniteError as err:
+        raise NonFiniteError(f"{runs[0].algo} on {runs[0].task}, seeds {[r.seed for r in runs]}: {err}") from None
+
+
+def _stacked_groups(todo: list[PlannedRun]) -> list[list[PlannedRun]]:
+    """The runs grouped by (algorithm, task), each group checked as one stacked-seeds config."""
+    groups: dict[tuple[str, str], list[PlannedRun]] = {}
+    for run in todo:
+        groups.setdefault((run.algo, run.task), []).append(run)
+    for runs in groups.values():
+        cfg = runs[0].cfg.copy()
+        cfg.env.num_seeds = len(runs)
+        try:
+            algorithms.validate(cfg)
+        except ConfigError as err:
+            raise ConfigError(f"--stack-seeds, {runs[0].algo}: {err}") from None
+    return list(groups.values())
+
+
 def _pool_worker_init(jobs: int) -> None:
     os.environ[PARALLEL_JOBS_ENV] = str(jobs)  # each run takes cores / jobs torch threads (system.num_threads=0)
 
 
 def run_all(algos, tasks, seeds, out: Path, shared: list[str], jobs: int = 1, launcher: str | None = None,
-            launcher_set: list[str] = ()) -> dict:
+            launcher_set: list[str] = (), stack_seeds: bool = False) -> dict:
     """Compose every run's config first, then run the ones not finished: one after the other,
     ``jobs`` at a time in worker processes, or handed to a Hydra launcher (one ``-m`` sweep per
-    algorithm).  Every run continues where it stopped, so the same command after a crash
+    algorithm).  ``stack_seeds``: each (algorithm, task)'s unfinished seeds train as one
+    stacked-seeds process (:func:`~algd_components.training.seeds.train_seeds`), into the same
+    folders.  Every run continues where it stopped, so the same command after a crash
     finishes the comparison."""
     plan = plan_runs(algos, tasks, seeds, out, shared)
-    out.mkdir(parents=True, exist_ok=True)  # only once every config is known to be good
     todo = [run for run in plan if not run.finished()]
+    groups = _stacked_groups(todo) if stack_seeds else None
+    out.mkdir(parents=True, exist_ok=True)  # only once every config is known to be good
     for run in todo:
         print(f"[compare] {run.label} -> {run.run_dir}", flush=True)
-    if launcher:
+    if groups is not None:
+        if jobs > 1 and len(groups) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_worker_init, initargs=(jobs,)) as pool:
+                for f in [pool.submit(_train_group, runs) for runs in groups]:
+                    f.result()
+        else:
+            for runs in groups:
+                _train_group(runs)
+    elif launcher:
         _launch(todo, out, launcher, launcher_set)
     elif jobs > 1 and len(todo) > 1:
         import multiprocessing
@@ -226,7 +270,12 @@ def main(argv=None) -> int:
                    help="hand the runs to a Hydra launcher plugin instead: joblib, submitit_local, submitit_slurm, ray, ...")
     p.add_argument("--launcher-set", nargs="*", default=[], metavar="hydra.launcher.KEY=VALUE",
                    help="the launcher's settings, e.g. hydra.launcher.partition=gpu hydra.launcher.timeout_min=600")
+    p.add_argument("--stack-seeds", action="store_true",
+                   help="train each algorithm's seeds on a task as one vectorised process (env.num_seeds; off-policy algorithms)")
     args = p.parse_args(argv)
+    if args.stack_seeds and args.launcher:
+        print("error: --stack-seeds is not allowed with --launcher: a launcher runs one seed per job", file=sys.stderr)
+        return 2
     if args.jobs < 1:
         print(f"error: --jobs={args.jobs} is not allowed: an integer >= 1", file=sys.stderr)
         return 2
@@ -249,7 +298,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     try:
         runs = run_all(args.algos, args.tasks, args.seeds, out, list(args.set), args.jobs, args.launcher,
-                       list(args.launcher_set))
+                       list(args.launcher_set), args.stack_seeds)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

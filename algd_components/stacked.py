@@ -148,11 +148,17 @@ class StackedLosses:
         attrs = [(mod, set(vars(mod)), vars(mod).get("_cache")) for mod in self._modules0]
         for mod in self._modules0:  # a LossModule's _cache_values entries (detached parameter views)
             mod.__dict__["_cache"] = {}
+        normal = torch.distributions.normal._standard_normal
+        # torch's Normal.rsample draws by an in-place normal_() on a fresh tensor, which vmap
+        # refuses under randomness="different" (TorchRL's TanhNormal samples through it): the
+        # same draw out of place (torch.randn: the same numbers from the same generator state)
+        torch.distributions.normal._standard_normal = _randn
         try:
             for store, key, i in self._slots:
                 store[key] = values[i]
             return fn(self.losses[0], *args)
         finally:
+            torch.distributions.normal._standard_normal = normal
             for (store, key, _), old in zip(self._slots, saved):
                 store[key] = old
             # a nested to_module inside the loss leaves vmapped tensors as plain attributes
@@ -164,6 +170,10 @@ class StackedLosses:
                     del mod.__dict__["_cache"]
                 else:
                     mod.__dict__["_cache"] = cache
+
+
+def _randn(shape, dtype, device) -> torch.Tensor:
+    return torch.randn(shape, dtype=dtype, device=device)
 
 
 def _modules(root: nn.Module) -> list[nn.Module]:
@@ -210,8 +220,8 @@ def scatter_optimizer_state(stacked: torch.optim.Optimizer, per_seed: Sequence[t
             state = stacked.state.get(p_stack)
             if not state:
                 continue
-            # per-element state (moments) has the stacked parameter's shape; step counts are shared
-            opt.state[p] = {k: (v[s] if v.shape == p_stack.shape else v).clone() for k, v in state.items()}
+            # moments are per element (seed s's slice); the step count is shared
+            opt.state[p] = {k: (v if k == "step" else v[s]).clone() for k, v in state.items()}
 
 
 @torch.no_grad()
@@ -222,8 +232,9 @@ def gather_optimizer_state(stacked: torch.optim.Optimizer, per_seed: Sequence[to
         if not all(states):
             stacked.state.pop(p_stack, None)
             continue
-        stacked.state[p_stack] = {k: (torch.stack([st[k] for st in states]) if v.shape == p_stack.shape[1:] and v.dim()
-                                      else v.clone()) for k, v in states[0].items()}
+        # moments are per element (stacked); the step count is shared by the S seeds
+        stacked.state[p_stack] = {k: (v.clone() if k == "step" else torch.stack([st[k] for st in states]))
+                                  for k, v in states[0].items()}
 
 
 class StackedUpdate:

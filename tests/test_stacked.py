@@ -83,11 +83,14 @@ def test_stacked_update_equals_single_seed_updates(case):
                     torch.testing.assert_close(got[i][k], want[i][k], rtol=1e-5, atol=1e-6, msg=f"{name} {i} {k}")
 
 
-def test_different_randomness_gives_each_seed_its_own_noise():
+@pytest.mark.parametrize("case", ["algd_code", "sac_lag"])
+def test_different_randomness_gives_each_seed_its_own_noise(case):
     """Two seeds with identical weights and batches: under ``randomness="different"`` their
-    sampled actions, hence their actor losses, differ; under ``"same"`` they agree."""
+    sampled actions, hence their actor losses, differ; under ``"same"`` they agree (SAC-Lag:
+    through TorchRL's TanhNormal, whose draw vmap refuses as torch writes it)."""
+    algo, overrides = CASES[case]
     for randomness, equal in (("same", True), ("different", False)):
-        algos = [_build("algd", CASES["algd_code"][1], 0) for _ in range(S)]
+        algos = [_build(algo, overrides, 0) for _ in range(S)]
         stack = StackedLosses([a.loss for a in algos])
         update = StackedUpdate(stack, stack_optimizers(stack, algos[0].optimizers), None, randomness=randomness)
         out = update(torch.stack([_batch(0)] * S))
