@@ -113,6 +113,9 @@ def main(argv=None) -> int:
         p.error(f"--num-seeds must be >= 1 and --frames at least --frames-per-batch, got {args.num_seeds}, {args.frames}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    from algd_components.allocator import retain_freed_memory
+
+    retain_freed_memory()  # as training sets it up (system.retain_freed_memory, on by default)
     from algd_components.envs import make_env
 
     env = make_env(args.task)

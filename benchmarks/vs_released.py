@@ -52,7 +52,13 @@ def _ours(args):
                                    "cost": (torch.rand(n, 1) < 0.1).float(), "terminated": torch.zeros(n, 1, dtype=torch.bool)}},
                          batch_size=[n]))
     guard = NonFiniteGuard()  # as the training loop runs every update
-    return lambda i: update_step(algo.loss, algo.optimizers, algo.target_updater, rb.sample(), guard=guard)
+    from algd_components.precision import float32_matmul_precision
+
+    def update(i):
+        with float32_matmul_precision(args.matmul_precision):  # as the loop wraps its updates
+            update_step(algo.loss, algo.optimizers, algo.target_updater, rb.sample(), guard=guard)
+
+    return update
 
 
 def _released(args):
@@ -127,6 +133,8 @@ def main(argv=None) -> int:
     p.add_argument("--ensemble-size", type=int, default=4)
     p.add_argument("--obs-dim", type=int, default=17)
     p.add_argument("--act-dim", type=int, default=6)
+    p.add_argument("--matmul-precision", choices=["highest", "high", "medium"], default="highest",
+                   help="ours only: system.float32_matmul_precision (medium: bf16 products on AMX CPUs, an opt-in)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--worker", choices=["ours", "released"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -136,7 +144,8 @@ def main(argv=None) -> int:
     if not args.released or not (root / "agents" / "algd" / "ALGD_VESDE.py").is_file():
         p.error(f"--released={args.released!r}: not a checkout of github.com/Wenxuan52/ALGD (no agents/algd/ALGD_VESDE.py)")
     sizes = [f"--{k.replace('_', '-')}={getattr(args, k)}" for k in
-             ("threads", "batch_size", "diffusion_steps", "mc_samples", "ensemble_size", "obs_dim", "act_dim")]
+             ("threads", "batch_size", "diffusion_steps", "mc_samples", "ensemble_size", "obs_dim", "act_dim",
+              "matmul_precision")]
     procs = {}
     for name in ("ours", "released"):
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}

@@ -155,3 +155,22 @@ def test_seeds_throughput_reports_each_s_and_one_json_line():
     assert [r["num_seeds"] for r in rows] == [1, 2]
     assert rows[1]["flops_per_update"] == 2 * rows[0]["flops_per_seed_update"] > 0
     assert all(r["seed_updates_per_s"] > 0 and r["seed_updates_speedup_vs_1"] > 0 for r in rows)
+
+
+def test_stacked_divergence_stops_every_seed_in_one_line_with_good_checkpoints(tmp_path):
+    from conftest import FAST
+
+    from algd_components.updates import NonFiniteError
+
+    # as tests/test_faults.py: the Lagrangian turns NaN on its 201st call (update 101, frame 200)
+    cfg = compose_config("algd", [*FAST, "env.name=" + HOPPER, "env.num_seeds=2", "lagrangian=custom",
+                                  "lagrangian._target_=custom_lagrangian.NaNAfter", "+lagrangian.after=200"])
+    with pytest.raises(NonFiniteError) as err:
+        train(cfg, tmp_path)
+    msg = str(err.value)
+    assert "\n" not in msg and "seeds [0, 1]" in msg and "non-finite loss_actor" in msg and "at update 101" in msg, msg
+    for s in (0, 1):
+        ckpt = torch.load(tmp_path / f"seed{s}" / "checkpoint.pt", weights_only=False)
+        assert ckpt["state"]["frames"] == 150
+        assert all(torch.isfinite(v).all() for v in ckpt["loss"].values() if v.is_floating_point())
+        assert [int(r["frames"]) for r in _rows(tmp_path / f"seed{s}")] == [150]

@@ -151,8 +151,10 @@ def _train_stacked(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path]) ->
                 with float32_matmul_precision(cfg.system.float32_matmul_precision), update_autocast(device, cfg.system.autocast):
                     for _ in range(n):
                         loss_td = update(torch.stack([rb.sample() for rb in buffers]), guard=guard)
-            if guard.tripped():
-                raise records[0].diverged(guard, guard_from, states[0].frames)
+            if guard.tripped():  # the guard watches the stack: it cannot tell which seed, so all stop
+                err = records[0].diverged(guard, guard_from, states[0].frames)
+                raise type(err)(f"seeds {[c.env.seed for c in cfgs]}, trained as one, all stopped: {err} "
+                                f"(each seed's folder holds its own checkpoint of the same frames)")
             if n:
                 dt = time.time() - t0
                 last = {k: v.tolist() for k, v in loss_td.items() if v.dim() == 1}
