@@ -21,7 +21,7 @@ from torchrl.envs.utils import ExplorationType
 from .config import ConfigError
 from .envs import get_task, make_env
 from .policy import load_policy
-from .training.metrics import run_episodes
+from .training.metrics import mark_violations, run_episodes
 
 __all__ = ["evaluate_run", "main"]
 
@@ -41,9 +41,7 @@ def evaluate_run(source, episodes: int = 10, deterministic: bool = True, seed: i
         rows = run_episodes(env, policy, episodes, steps, cfg["optim"]["cost_gamma"], exploration)
     finally:
         env.close()
-    measure = "discounted_cost" if task.limit_kind == "discounted" else "cost"
-    for r in rows:
-        r["violation"] = bool(r[measure] > limit)
+    measure = mark_violations(rows, limit, task.limit_kind)
     stat = lambda k: {"mean": float(np.mean([r[k] for r in rows])), "std": float(np.std([r[k] for r in rows]))}  # noqa: E731
     summary = {"algo": policy.info["algo"], "task": task.name, "frames": policy.info["frames"], "episodes": episodes,
                "deterministic": deterministic, "seed": seed, "cost_limit": limit, "cost_measure": measure,

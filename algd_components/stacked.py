@@ -1,23 +1,25 @@
-"""S seeds of one algorithm trained as one: parameters stacked along a leading dimension, one
-vectorised update (``torch.vmap``) for all of them.
+"""S seeds of one algorithm trained as one: their tensors stacked along a leading dimension,
+one vectorised update (``torch.vmap``) for all of them.
 
-Why: most of an update's time on these machines is not arithmetic but the host dispatching
-~700 non-view ops (docs/performance.md).  S runs as S processes pay that S times and split the
-cores S ways; stacked, one update pays it once for all S seeds.  Adam (and the cost critics'
-L2 decay) is element-wise, so one optimiser over stacked parameters is S independent ones, and
-the soft target update and λ's step are element-wise too.
+Why: an update dispatches ~1,250 aten ops from the host (docs/performance.md).  S runs as S
+processes pay that S times; stacked, one update pays it once for all S seeds.  Adam (and the
+cost critics' L2 decay) is element-wise, so one optimiser over stacked parameters is S
+independent ones, and the soft target update and λ's step are element-wise too.  (On a 2-core
+CPU the arithmetic dominates and stacking gains nothing end to end; docs/scaling.md has the
+measurement.  The host-bound case is a GPU's.)
 
-How: the S losses are built as usual (each from its own seed).  :class:`StackedLosses` stacks
-every tensor of theirs — parameters, target parameters, buffers (λ and its Adam moments),
+How: the S losses are built as usual, each from its own seed.  :class:`StackedLosses` stacks
+every tensor they hold — parameters, target parameters, buffers (λ and its Adam moments),
 wherever the loss keeps them (its modules, the TensorDicts TorchRL's ``convert_to_functional``
-keeps, the functional networks it holds outside its module tree) — and points each loss's
-tensors at its slice of the stack, so each seed's policy acts, evaluates and saves from the
-shared storage.  In the update, one ``vmap`` over the seed dimension runs the unchanged loss
-code with each of those tensors swapped for the vmapped slice (by identity: wherever loss 0
-holds tensor ``t``, it sees the stacked ``t``).  What ALGD adds to TorchRL here is only that
-swap: ``TensorDict.from_modules(...).to_module(loss)`` alone does not reach the networks a
-``LossModule`` keeps outside its module tree, and nested ``to_module`` calls inside the loss
-(target and detached critic parameters) refuse to unlock a stacked graph (tensordict 0.14).
+keeps, the functional networks it holds outside its module tree).  In the update, one ``vmap``
+over the seed dimension runs loss 0's unchanged code with each of its tensors swapped for the
+vmapped slice of the stack (by identity: wherever loss 0 holds tensor ``t``, it sees the
+stacked ``t``).  What is written by hand here is only that swap: ``TensorDict.from_modules(...)
+.to_module(loss)`` does not reach the networks a ``LossModule`` keeps outside its module tree,
+and the loss's own nested ``to_module`` calls (target and detached critic parameters) refuse to
+unlock a stacked graph (tensordict 0.14).  Each loss keeps its own tensors for acting alone,
+evaluating and saving: :meth:`StackedLosses.scatter` / :meth:`~StackedLosses.gather` copy
+between them and the stack.
 
 What cannot be stacked: ``max_grad_norm`` (a norm over all parameters mixes the seeds; the
 off-policy recipes do not clip) and the ``episode`` dual source (a per-seed host number).
@@ -68,15 +70,13 @@ def _containers(root) -> list[tuple[dict, str]]:
         for value in list(mod._modules.values()):
             if value is not None:
                 visit(value)
-        for name, value in list(vars(mod).items()):
-            if name.startswith("_") and name not in ("_param_td",):
+        for name, value in list(vars(mod).items()):  # e.g. a LossModule's functional networks
+            if name.startswith("_") and name != "_param_td":  # (a TensorDictParams' own TensorDict)
                 continue
             if isinstance(value, nn.Module):
                 visit(value)
             elif isinstance(value, TensorDictBase):
                 visit_td(value)
-        if "_param_td" in vars(mod):
-            visit_td(vars(mod)["_param_td"])
 
     visit(root)
     return out
@@ -303,6 +303,11 @@ class StackedPolicy(TensorDictModuleBase):
 
     def __init__(self, stack: StackedLosses, policy: nn.Module):
         super().__init__()
+        held = {id(t) for t in stack.tensors[0]}
+        missing = [n for n, t in [*policy.named_parameters(), *policy.named_buffers()] if id(t) not in held]
+        if missing:  # it would act with its own, unstacked values for every seed
+            raise ValueError(f"the policy's tensors {missing[:3]} are not loss 0's: pass the acting module that "
+                             "loss 0 holds (Algorithm.policy of the first seed)")
         self.in_keys, self.out_keys = list(policy.in_keys), list(policy.out_keys)
         self.__dict__["stack"], self.__dict__["policy"] = stack, policy  # not submodules: no parameters of its own
 

@@ -127,3 +127,27 @@ def test_refuses_what_cannot_be_stacked():
     other = _build("sac_lag", CASES["sac_lag"][1] + ["network.critic_hidden=[16,16]"], 1)
     with pytest.raises(ValueError, match="build them with the same config"):
         StackedLosses([algos[0].loss, other.loss])
+
+
+@pytest.mark.parametrize("case", ["algd_code", "sac_lag"])
+def test_stacked_policy_acts_with_each_seeds_parameters(case):
+    """Deterministic actions of the stacked policy equal each seed's own policy's; a policy
+    that is not loss 0's is refused (it would act with unstacked values for every seed)."""
+    from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+    from algd_components.stacked import StackedPolicy
+
+    algo, overrides = CASES[case]
+    algos, stack, update = _stacked(algo, overrides, randomness="different")
+    update(torch.stack([_batch(s) for s in range(S)]))
+    stack.scatter()
+    policy = StackedPolicy(stack, algos[0].policy)
+    obs = torch.randn(OBS).expand(S, OBS)
+    with set_exploration_type(ExplorationType.DETERMINISTIC):
+        actions = policy(TensorDict({"observation": obs}, [S]))["action"]
+        for s in range(S):
+            own = algos[s].policy(TensorDict({"observation": obs[s]}, []))["action"]
+            torch.testing.assert_close(actions[s], own, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(actions[0], actions[1])
+    with pytest.raises(ValueError, match="not loss 0's"):
+        StackedPolicy(stack, algos[1].policy)

@@ -19,7 +19,7 @@ from ..config import ConfigError, flatten
 from .checkpoints import atomic_save_text
 
 __all__ = ["METRIC_COLUMNS", "LOSS_COLUMNS", "EPISODE_COLUMNS", "MetricsCSV", "EpisodeTracker", "run_episodes",
-           "evaluate", "make_logger", "log_hparams", "log_scalars", "trim_csv_logs", "record_video"]
+           "mark_violations", "evaluate", "make_logger", "log_hparams", "log_scalars", "trim_csv_logs", "record_video"]
 
 # the last update's scalars written to metrics.csv (those a loss does not produce stay empty)
 LOSS_COLUMNS = ("loss_qvalue", "loss_cost", "loss_actor", "score_loss", "energy", "cost_estimate_batch",
@@ -65,15 +65,22 @@ def run_episodes(env, policy, num_episodes: int, max_steps: int, gamma: float,
     return episodes
 
 
+def mark_violations(episodes: list[dict], cost_limit: float, limit_kind: str = "episodic") -> str:
+    """Set each episode's ``violation``: its cost — its discounted cost for a ``"discounted"``
+    limit — above ``cost_limit``.  Returns the measure compared (``"cost"`` or ``"discounted_cost"``)."""
+    measure = "discounted_cost" if limit_kind == "discounted" else "cost"
+    for e in episodes:
+        e["violation"] = bool(e[measure] > cost_limit)
+    return measure
+
+
 def evaluate(env, policy, num_episodes: int, max_steps: int, gamma: float, cost_limit: float,
              limit_kind: str = "episodic") -> tuple[dict[str, float], list[dict]]:
     """Deterministic episodes: ``metrics.csv``'s ``eval_*`` columns (means, spreads, the
     fraction of episodes over the limit) and the episodes themselves (``violation``: the
     episode's cost — its discounted cost for a ``"discounted"`` limit — above ``cost_limit``)."""
     episodes = run_episodes(env, policy, num_episodes, max_steps, gamma)
-    measure = "discounted_cost" if limit_kind == "discounted" else "cost"
-    for e in episodes:
-        e["violation"] = bool(e[measure] > cost_limit)
+    mark_violations(episodes, cost_limit, limit_kind)
     col = lambda k: np.array([e[k] for e in episodes], dtype=float)  # noqa: E731
     return {
         "eval_return": float(col("return").mean()),
