@@ -129,6 +129,21 @@ def precheck(algo: str, argv: list[str]) -> None:
                 algorithms.validate(resolve_run(cfg, ".", explicit, lazy=True)[0])
 
 
+def _resume_run_dir(flags: list[str], overrides: list[str]) -> list[str]:
+    """``resume=RUN`` continues in RUN: Hydra's own files go there too (``.hydra_resumed/``, the
+    original ``.hydra/`` kept; its log appended to), instead of into a new, otherwise empty
+    ``outputs/<exp>/<time>/`` folder.  Nothing when the command names ``hydra.run.dir`` itself,
+    for sweeps, and for ``resume=auto`` (the run folder is Hydra's)."""
+    from .training.checkpoints import resolve_checkpoint
+
+    resume = [o.split("=", 1)[1] for o in overrides if o.startswith("resume=")]
+    if (not resume or resume[-1] in ("auto", "null", "") or "-m" in flags or "--multirun" in flags
+            or any(o.startswith("hydra.run.dir=") for o in overrides)):
+        return []
+    run_dir = resolve_checkpoint(resume[-1]).parent.resolve()  # checked to exist by precheck
+    return [f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra_resumed"]
+
+
 def hydra_task(cfg) -> None:
     """What a Hydra job runs: :func:`algd_components.train` into Hydra's output folder."""
     from hydra.core.hydra_config import HydraConfig
@@ -151,7 +166,8 @@ def train_main(argv: list[str] | None = None) -> None:
     with exit_on_config_error():
         spec = algorithms.get(algo)
     precheck(algo, argv)
-    sys.argv = [sys.argv[0], *flags, *spec.overrides, f"algo={algo}", *(a for a in overrides if not a.startswith("algo="))]
+    sys.argv = [sys.argv[0], *flags, *spec.overrides, f"algo={algo}", *(a for a in overrides if not a.startswith("algo=")),
+                *_resume_run_dir(flags, overrides)]
     hydra.main(config_path=CONFIG_PATH, config_name=spec.config, version_base="1.3")(hydra_task)()
 
 

@@ -17,7 +17,7 @@ from algd_components import ConfigError, compose_config, load_policy, train
 from algd_components.cli import precheck
 from algd_components.evaluate import evaluate_run
 from algd_components.updates import NonFiniteError
-from conftest import FAST, ROOT
+from conftest import FAST, FAST_SAC, ROOT
 
 TESTS = ROOT / "tests"
 HOPPER = "env.name=SafetyHopperVelocity-v1"
@@ -74,6 +74,21 @@ def test_fresh_run_refuses_a_used_folder_overwrite_replaces_it_and_temp_files_go
     with open(tmp_path / "run" / "episodes.csv", newline="") as f:
         assert {int(r["frames"]) for r in csv.DictReader(f)} == {100}  # so are its evaluation episodes
     assert not list((tmp_path / "run").glob("**/.*.tmp"))
+
+
+def test_cli_resume_continues_in_the_run_folder_without_a_new_outputs_folder(tmp_path):
+    run = [sys.executable, "-m", "algd_components.cli", "algo=sac_lag", HOPPER, *FAST_SAC]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run([*run, "collector.total_frames=150", "hydra.run.dir=run"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    hydra_cfg = (tmp_path / "run" / ".hydra" / "overrides.yaml").read_text()
+    again = subprocess.run([*run, "resume=run", "collector.total_frames=300"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert not (tmp_path / "outputs").exists() and frames(tmp_path / "run") == [150, 300]
+    assert (tmp_path / "run" / ".hydra" / "overrides.yaml").read_text() == hydra_cfg  # the original run's record kept
+    assert "resume=run" in (tmp_path / "run" / ".hydra_resumed" / "overrides.yaml").read_text()
 
 
 def test_resume_applies_safe_overrides_and_refuses_the_rest(tmp_path):
