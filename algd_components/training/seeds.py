@@ -62,6 +62,9 @@ def train_seeds(cfg: DictConfig, seeds: Sequence[int], run_dirs: Sequence[str | 
     require(resume in (None, "auto"), "resume", resume,
             "null or 'auto' with env.num_seeds > 1 (each seed's folder resumes its own checkpoint; to resume one "
             "seed alone: algd-train resume=RUN/seed<N>)")
+    stacked = cfg.copy()
+    stacked.env.num_seeds = len(seeds)
+    algorithms.validate(stacked)  # what S stacked seeds refuse (env.num_envs > 1, the episode dual source, ...)
     cfgs = seed_configs(cfg, seeds)
     resolved = [resolve_run(c, d) for c, d in zip(cfgs, run_dirs)]
     frames = {ckpt["state"]["frames"] if ckpt is not None else 0 for _, ckpt, _ in resolved}
