@@ -4,7 +4,7 @@
 # two runs at a time with one math thread each. Every run resumes where it stopped; rerun to continue.
 # ALGD on Hopper: copy comparisons/hopper_utd1/algd/SafetyHopperVelocity-v1/seed* (same settings, 12k frames)
 # into comparisons/paper_study/algd/SafetyHopperVelocity-v1/ first; compare then continues them to 20k.
-cd /work/main
+cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 .venv/bin/algd-compare --algos algd lgd sac_lag cal --tasks SafetyPointButton1-v0 SafetyHopperVelocity-v1 \
   --seeds 0 1 2 --jobs 2 --out comparisons/paper_study \
