@@ -90,8 +90,9 @@ def _train_one(cfg, run_dir: Path, label: str) -> None:
 
 
 def _train_group(runs: list[PlannedRun]) -> None:
-    """One (algorithm, task)'s seeds as one stacked-seeds process (``--stack-seeds``), each seed
-    resumed where it stopped, into the same folders as separate runs would use."""
+    """One run alone, or one (algorithm, task)'s seeds as one stacked-seeds process
+    (``--stack-seeds``), each seed resumed where it stopped, into the same folders as separate
+    runs would use."""
     if len(runs) == 1:
         return _train_one(runs[0].cfg, runs[0].run_dir, runs[0].label)
     cfg = runs[0].cfg.copy()
@@ -102,11 +103,16 @@ def _train_group(runs: list[PlannedRun]) -> None:
         raise NonFiniteError(f"{runs[0].algo} on {runs[0].task}, seeds {[r.seed for r in runs]}: {err}") from None
 
 
-def _stacked_groups(todo: list[PlannedRun]) -> list[list[PlannedRun]]:
-    """The runs grouped by (algorithm, task), each group checked as one stacked-seeds config."""
+def _by_algo_task(todo: list[PlannedRun]) -> dict[tuple[str, str], list[PlannedRun]]:
     groups: dict[tuple[str, str], list[PlannedRun]] = {}
     for run in todo:
         groups.setdefault((run.algo, run.task), []).append(run)
+    return groups
+
+
+def _stacked_groups(todo: list[PlannedRun]) -> list[list[PlannedRun]]:
+    """The runs grouped by (algorithm, task), each group checked as one stacked-seeds config."""
+    groups = _by_algo_task(todo)
     for runs in groups.values():
         cfg = runs[0].cfg.copy()
         cfg.env.num_seeds = len(runs)
@@ -131,37 +137,26 @@ def run_all(algos, tasks, seeds, out: Path, shared: list[str], jobs: int = 1, la
     finishes the comparison."""
     plan = plan_runs(algos, tasks, seeds, out, shared)
     todo = [run for run in plan if not run.finished()]
-    groups = _stacked_groups(todo) if stack_seeds else None
+    # what runs as one process: each (algorithm, task)'s seeds when stacked, else each run alone
+    units = _stacked_groups(todo) if stack_seeds else [[run] for run in todo]
     out.mkdir(parents=True, exist_ok=True)  # only once every config is known to be good
     for run in todo:
         print(f"[compare] {run.label} -> {run.run_dir}", flush=True)
-    if groups is not None:
-        if jobs > 1 and len(groups) > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_worker_init, initargs=(jobs,)) as pool:
-                for f in [pool.submit(_train_group, runs) for runs in groups]:
-                    f.result()
-        else:
-            for runs in groups:
-                _train_group(runs)
-    elif launcher:
+    if launcher and not stack_seeds:
         _launch(todo, out, launcher, launcher_set)
-    elif jobs > 1 and len(todo) > 1:
+    elif jobs > 1 and len(units) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         # fork: the workers see every algorithm registered in this process, user ones included
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_worker_init, initargs=(jobs,)) as pool:
-            futures = [pool.submit(_train_one, run.cfg, run.run_dir, run.label) for run in todo]
+            futures = [pool.submit(_train_group, runs) for runs in units]
             for f in futures:
                 f.result()
     else:
-        for run in todo:
-            _train_one(run.cfg, run.run_dir, run.label)
+        for runs in units:
+            _train_group(runs)
     missing = [str(run.run_dir) for run in plan if not run.finished()]
     if missing:
         raise RuntimeError(f"{len(missing)} run(s) did not finish (see their folders and the launcher's logs): {missing}")
@@ -177,10 +172,7 @@ def _launch(todo, out: Path, launcher: str, launcher_set) -> None:
     ``OUT/<algo>/<task>/seed<k>`` with ``resume=auto``; the launcher waits for its jobs."""
     import subprocess
 
-    sweeps: dict[tuple[str, str], list[PlannedRun]] = {}  # one per (algorithm, task): its seeds in parallel
-    for run in todo:
-        sweeps.setdefault((run.algo, run.task), []).append(run)
-    for (algo, task), runs in sweeps.items():
+    for (algo, task), runs in _by_algo_task(todo).items():  # one sweep per (algorithm, task): its seeds in parallel
         seeds = ",".join(str(run.seed) for run in runs)
         fixed = [o for o in runs[0].overrides if not o.startswith(("env.seed=", "env.name="))]
         cmd = [sys.executable, "-m", "algd_components.cli", "-m", f"algo={algo}", *runs[0].common, *fixed,

@@ -176,25 +176,25 @@ def mc_score_target(
                 f"energy_and_grad_fn must return shapes {tuple(expected)} and {tuple(samples.shape)} for samples "
                 f"of shape {tuple(samples.shape)}, got {tuple(energy.shape)} and {tuple(grad.shape)}"
             )
-    elif torch._C._are_functorch_transforms_active():  # e.g. stacked seeds' vmap: no requires_grad_ there
-        energy, vjp_fn = torch.func.vjp(energy_fn, samples)
-        if energy.shape != expected:
-            raise ValueError(
-                f"energy_fn must return shape {tuple(expected)} for samples of shape "
-                f"{tuple(samples.shape)}, got {tuple(energy.shape)}"
-            )
-        (grad,) = vjp_fn(torch.ones_like(energy))
     else:
-        with torch.enable_grad():
-            samples.requires_grad_(True)
-            energy = energy_fn(samples)
+        def checked_energy(x):
+            energy = energy_fn(x)
             if energy.shape != expected:
                 raise ValueError(
                     f"energy_fn must return shape {tuple(expected)} for samples of shape "
                     f"{tuple(samples.shape)}, got {tuple(energy.shape)}"
                 )
-            # Only the action gradient is taken: no weight gradients are accumulated.
-            (grad,) = torch.autograd.grad(energy.sum(), samples)
+            return energy
+
+        if torch._C._are_functorch_transforms_active():  # e.g. stacked seeds' vmap: no requires_grad_ there
+            energy, vjp_fn = torch.func.vjp(checked_energy, samples)
+            (grad,) = vjp_fn(torch.ones_like(energy))
+        else:
+            with torch.enable_grad():
+                samples.requires_grad_(True)
+                energy = checked_energy(samples)
+                # Only the action gradient is taken: no weight gradients are accumulated.
+                (grad,) = torch.autograd.grad(energy.sum(), samples)
     log_w = torch.log_softmax(-energy.detach() / beta, dim=0)
     weights = log_w.exp().unsqueeze(-1)
     return -(weights * grad).sum(0).div(beta).detach()

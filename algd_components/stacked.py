@@ -41,8 +41,8 @@ __all__ = ["StackedLosses", "StackedUpdate", "StackedPolicy", "stack_optimizers"
 
 def _containers(root) -> list[tuple[dict, str]]:
     """Every ``(dict, key)`` holding a tensor of ``root``, in a fixed traversal order: the
-    ``_parameters`` / ``_buffers`` of each module (also modules held in a module's ``__dict__``,
-    as TorchRL's functional networks are) and the leaf dicts of TensorDicts they hold."""
+    ``_parameters`` / ``_buffers`` of each module :func:`_modules` reaches, and the leaf dicts of
+    the TensorDicts they hold (a TensorDictParams' own ``_param_td`` included)."""
     out, seen = [], set()
 
     def visit_td(td):
@@ -59,26 +59,12 @@ def _containers(root) -> list[tuple[dict, str]]:
             elif isinstance(value, TensorDictBase):
                 visit_td(value)
 
-    def visit(mod):
-        if id(mod) in seen:
-            return
-        seen.add(id(mod))
+    for mod in _modules(root):
         for store in (mod._parameters, mod._buffers):
-            for key in list(store):
-                if isinstance(store[key], torch.Tensor):
-                    out.append((store, key))
-        for value in list(mod._modules.values()):
-            if value is not None:
-                visit(value)
-        for name, value in list(vars(mod).items()):  # e.g. a LossModule's functional networks
-            if name.startswith("_") and name != "_param_td":  # (a TensorDictParams' own TensorDict)
-                continue
-            if isinstance(value, nn.Module):
-                visit(value)
-            elif isinstance(value, TensorDictBase):
+            out.extend((store, key) for key in list(store) if isinstance(store[key], torch.Tensor))
+        for name, value in list(vars(mod).items()):
+            if isinstance(value, TensorDictBase) and (not name.startswith("_") or name == "_param_td"):
                 visit_td(value)
-
-    visit(root)
     return out
 
 
@@ -227,8 +213,9 @@ def scatter_optimizer_state(stacked: torch.optim.Optimizer, per_seed: Sequence[t
 @torch.no_grad()
 def gather_optimizer_state(stacked: torch.optim.Optimizer, per_seed: Sequence[torch.optim.Optimizer]) -> None:
     """The seeds' optimiser states (e.g. restored from their checkpoints) stacked into ``stacked``."""
+    params = [_params(opt) for opt in per_seed]
     for j, p_stack in enumerate(_params(stacked)):
-        states = [opt.state.get(_params(opt)[j]) for opt in per_seed]
+        states = [opt.state.get(ps[j]) for opt, ps in zip(per_seed, params)]
         if not all(states):
             stacked.state.pop(p_stack, None)
             continue

@@ -208,6 +208,11 @@ def setup_process(cfg: DictConfig) -> None:
         os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede MuJoCo's first import
 
 
+def episode_cost_limit(cfg: DictConfig, task) -> float:
+    """The episodic cost limit: ``env.cost_limit``, else the task's."""
+    return cfg.env.cost_limit if cfg.env.cost_limit is not None else task.cost_limit
+
+
 class RunRecord:
     """One run's folder and what the loop writes there: ``config.yaml`` (``config_resumed.yaml``
     on resume), ``metrics.csv``, ``episodes.csv``, the logger, and at each checkpoint
@@ -224,6 +229,16 @@ class RunRecord:
         if ckpt is None:
             log_hparams(self.logger, cfg)
         self.last_good = (run_dir / CHECKPOINT_FILE, frames) if ckpt else None
+
+    def evaluate(self, eval_env, policy, task, max_steps: int, h: float, frames: int) -> tuple[dict, list]:
+        """Deterministic evaluation episodes at ``frames`` (the eval env reseeded with
+        ``env.seed + 10000 + frames``: independent of history) against the task's limit — the
+        per-state budget ``h`` for a discounted limit, the episodic one otherwise.  Returns
+        ``metrics.csv``'s ``eval_*`` values and the episodes, for :meth:`write_evaluation`."""
+        cfg = self.cfg
+        eval_env.set_seed(cfg.env.seed + 10_000 + frames)
+        limit = h if task.limit_kind == "discounted" else episode_cost_limit(cfg, task)
+        return evaluate(eval_env, policy, cfg.logger.eval_episodes, max_steps, cfg.optim.cost_gamma, limit, task.limit_kind)
 
     def write_evaluation(self, state: RunState, eval_row: dict, eval_episodes: list, episodes: EpisodeTracker,
                          lam: float, window: Window) -> dict:
@@ -289,8 +304,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         collector = make_collector(cfg, None, algo.policy, device, state.frames, train_env_factory(cfg, task.name, max_steps))
     else:
         collector = make_collector(cfg, train_env, algo.policy, device, state.frames)
-    episode_limit = cfg.env.cost_limit if cfg.env.cost_limit is not None else task.cost_limit
-    eval_limit = h if task.limit_kind == "discounted" else episode_limit
+    episode_limit = episode_cost_limit(cfg, task)
     evaluations = state.frames // cfg.logger.eval_iter  # for logger.video_every
     one_update = algo.update or functools.partial(update_step, loss, optimizers, algo.target_updater)
     guard, guard_from = NonFiniteGuard(), state.updates + 1  # the run's number of the guard's first update
@@ -332,9 +346,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
             done = state.frames >= cfg.collector.total_frames
             if state.frames >= next_eval or done:
                 next_eval = every(cfg.logger.eval_iter)
-                eval_env.set_seed(cfg.env.seed + 10_000 + state.frames)  # evaluation independent of history
-                eval_row, eval_episodes = evaluate(eval_env, algo.policy, cfg.logger.eval_episodes, max_steps,
-                                                   cfg.optim.cost_gamma, eval_limit, task.limit_kind)
+                eval_row, eval_episodes = record.evaluate(eval_env, algo.policy, task, max_steps, h, state.frames)
                 evaluations += 1
                 if cfg.logger.video_every and evaluations % cfg.logger.video_every == 0:
                     record_video(functools.partial(make_env, task.name, seed=cfg.env.seed + 10_000 + state.frames,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -29,7 +30,7 @@ from ..updates import NonFiniteGuard
 from .checkpoints import restore_checkpoint
 from .factories import make_collector, make_envs, make_replay_buffer
 from .loop import RunRecord, RunState, Window, _clean, resolve_run, setup_process
-from .metrics import EpisodeTracker, evaluate
+from .metrics import EpisodeTracker
 
 __all__ = ["train_seeds", "seed_configs"]
 
@@ -58,13 +59,9 @@ def train_seeds(cfg: DictConfig, seeds: Sequence[int], run_dirs: Sequence[str | 
 
     require(len(seeds) == len(run_dirs) and len(seeds) >= 1, "env.num_seeds", len(seeds), "one run folder per seed")
     require(len(set(seeds)) == len(seeds), "env.seed", list(seeds), "distinct seeds")
-    resume = cfg.resume
-    require(resume in (None, "auto"), "resume", resume,
-            "null or 'auto' with env.num_seeds > 1 (each seed's folder resumes its own checkpoint; to resume one "
-            "seed alone: algd-train resume=RUN/seed<N>)")
     stacked = cfg.copy()
     stacked.env.num_seeds = len(seeds)
-    algorithms.validate(stacked)  # what S stacked seeds refuse (env.num_envs > 1, the episode dual source, ...)
+    algorithms.validate(stacked)  # what S stacked seeds refuse (an explicit resume path, env.num_envs > 1, ...)
     cfgs = seed_configs(cfg, seeds)
     resolved = [resolve_run(c, d) for c, d in zip(cfgs, run_dirs)]
     frames = {ckpt["state"]["frames"] if ckpt is not None else 0 for _, ckpt, _ in resolved}
@@ -130,8 +127,6 @@ def _train_stacked(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path]) ->
     batched.collector.init_random_frames = cfg.collector.init_random_frames * S
     collector = make_collector(batched, envs, StackedPolicy(stack, algos[0].policy), device, frames0 * S,
                                trust_policy=True)  # the stacked policy holds no parameters of its own
-    episode_limit = cfg.env.cost_limit if cfg.env.cost_limit is not None else task.cost_limit
-    eval_limit = h if task.limit_kind == "discounted" else episode_limit
     guard, guard_from = NonFiniteGuard(), states[0].updates + 1
     every = lambda n: (states[0].frames // n + 1) * n  # noqa: E731
     next_eval, next_ckpt = every(cfg.logger.eval_iter), every(cfg.checkpoint.interval)
@@ -175,10 +170,8 @@ def _train_stacked(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path]) ->
                 stack.scatter()  # each seed's own modules now hold its trained values
             if evaluate_now:
                 next_eval = every(cfg.logger.eval_iter)
-                for s, (c, a, record) in enumerate(zip(cfgs, algos, records)):
-                    eval_envs[s].set_seed(c.env.seed + 10_000 + states[s].frames)
-                    eval_row, eval_episodes = evaluate(eval_envs[s], a.policy, c.logger.eval_episodes, max_steps,
-                                                       c.optim.cost_gamma, eval_limit, task.limit_kind)
+                for s, (a, record) in enumerate(zip(algos, records)):
+                    eval_row, eval_episodes = record.evaluate(eval_envs[s], a.policy, task, max_steps, h, states[s].frames)
                     row = record.write_evaluation(states[s], eval_row, eval_episodes, trackers[s],
                                                   float(a.loss.dual.value), windows[s])
                     windows[s] = Window()
@@ -194,6 +187,4 @@ def _train_stacked(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path]) ->
         collector.shutdown()
         for env in eval_envs:
             env.close()
-    from dataclasses import asdict
-
     return [asdict(state) for state in states]
