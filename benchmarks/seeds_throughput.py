@@ -23,7 +23,6 @@ import tempfile
 import time
 
 import torch
-from tensordict import TensorDict
 from torchrl.data import Bounded
 
 from algd_components import algorithms
@@ -32,17 +31,9 @@ from algd_components.profiling import GlobalFlopCounter, cpu_description, median
 from algd_components.stacked import StackedLosses, StackedUpdate, stack_optimizers
 from algd_components.training import train
 from algd_components.updates import update_step
+from update_throughput import random_transitions  # benchmarks/
 
 SIZES = ["optim.batch_size=256", "algd.mc_samples=6", "algd.ensemble_size=6", "network.device=cpu"]
-
-
-def _batch(n: int, obs_dim: int, act_dim: int, seed: int) -> TensorDict:
-    g = torch.Generator().manual_seed(seed)
-    return TensorDict({
-        "observation": torch.randn(n, obs_dim, generator=g), "action": torch.rand(n, act_dim, generator=g) * 2 - 1,
-        "next": {"observation": torch.randn(n, obs_dim, generator=g), "reward": torch.randn(n, 1, generator=g),
-                 "cost": (torch.rand(n, 1, generator=g) < 0.1).float(), "terminated": torch.zeros(n, 1, dtype=torch.bool)},
-    }, [n])
 
 
 def update_rates(num_seeds: int, obs_dim: int, act_dim: int, repeats: int, warmup: int) -> dict:
@@ -55,7 +46,8 @@ def update_rates(num_seeds: int, obs_dim: int, act_dim: int, repeats: int, warmu
         algos.append(algorithms.get("algd").build(cfg, obs_dim, spec, 2.5, device))
     stack = StackedLosses([a.loss for a in algos])
     update = StackedUpdate(stack, stack_optimizers(stack, algos[0].optimizers), algos[0].target_updater)
-    batch = torch.stack([_batch(cfg.optim.batch_size, obs_dim, act_dim, s) for s in range(num_seeds)])
+    batch = torch.stack([random_transitions(cfg.optim.batch_size, obs_dim, act_dim, torch.Generator().manual_seed(s))
+                         for s in range(num_seeds)])
     ms, _ = median_ms(lambda: update(batch), device, repeats, warmup)
     out = {"stacked_update_ms": round(ms, 2), "updates_per_s": round(1e3 / ms, 3),
            "seed_updates_per_s": round(num_seeds * 1e3 / ms, 3)}

@@ -49,13 +49,18 @@ def build(args, device):
     loss, target_updater = recipe.make_loss(cfg, actor, qvalue, cost, h=2.5, device=device)
     optimizers = recipe.make_optimizers(cfg, actor, qvalue, cost)
     rb = make_replay_buffer(cfg, device)
-    n, o, a = 10_000, args.obs_dim, args.act_dim
-    rb.extend(TensorDict({
-        "observation": torch.randn(n, o), "action": torch.rand(n, a) * 2 - 1,
-        "next": {"observation": torch.randn(n, o), "reward": torch.randn(n, 1), "cost": (torch.rand(n, 1) < 0.1).float(),
-                 "terminated": torch.zeros(n, 1, dtype=torch.bool)},
-    }, batch_size=[n]).to(device))
+    rb.extend(random_transitions(10_000, args.obs_dim, args.act_dim).to(device))
     return cfg, loss, target_updater, optimizers, rb
+
+
+def random_transitions(n: int, obs_dim: int, act_dim: int, generator: torch.Generator | None = None) -> TensorDict:
+    """``n`` random transitions with the replay buffer's keys (costs 1 with probability 0.1)."""
+    g = {"generator": generator}
+    return TensorDict({
+        "observation": torch.randn(n, obs_dim, **g), "action": torch.rand(n, act_dim, **g) * 2 - 1,
+        "next": {"observation": torch.randn(n, obs_dim, **g), "reward": torch.randn(n, 1, **g),
+                 "cost": (torch.rand(n, 1, **g) < 0.1).float(), "terminated": torch.zeros(n, 1, dtype=torch.bool)},
+    }, batch_size=[n])
 
 
 def device_and_build(p: argparse.ArgumentParser, args):

@@ -26,37 +26,26 @@ import sys
 import time
 from pathlib import Path
 
+from update_throughput import add_update_args
+
 
 def _ours(args):
     import torch
-    from tensordict import TensorDict
-    from torchrl.data import Bounded
+    from update_throughput import build  # benchmarks/: the update exactly as training builds it
 
-    from algd_components import algorithms
     from algd_components.allocator import retain_freed_memory
-    from algd_components.config import compose_config
-    from algd_components.training.factories import make_replay_buffer
+    from algd_components.precision import float32_matmul_precision
     from algd_components.updates import NonFiniteGuard, update_step
 
-    cfg = compose_config("algd", [f"optim.batch_size={args.batch_size}", f"algd.mc_samples={args.mc_samples}",
-                                  f"algd.ensemble_size={args.ensemble_size}", f"algd.diffusion_steps={args.diffusion_steps}",
-                                  "network.device=cpu", "replay_buffer.size=20000"])
-    if cfg.system.retain_freed_memory:  # as algd_components.train sets it up (on by default)
+    if args.allocator == "retain":  # as algd-train sets it up (system.retain_freed_memory, on by default)
         retain_freed_memory()
     torch.manual_seed(0)
-    algo = algorithms.get("algd").build(cfg, args.obs_dim, Bounded(-1, 1, shape=(args.act_dim,)), 2.5, torch.device("cpu"))
-    rb = make_replay_buffer(cfg, torch.device("cpu"))
-    n, o, a = 10_000, args.obs_dim, args.act_dim
-    rb.extend(TensorDict({"observation": torch.randn(n, o), "action": torch.rand(n, a) * 2 - 1,
-                          "next": {"observation": torch.randn(n, o), "reward": torch.randn(n, 1),
-                                   "cost": (torch.rand(n, 1) < 0.1).float(), "terminated": torch.zeros(n, 1, dtype=torch.bool)}},
-                         batch_size=[n]))
+    _, loss, target_updater, optimizers, rb = build(args, torch.device("cpu"))
     guard = NonFiniteGuard()  # as the training loop runs every update
-    from algd_components.precision import float32_matmul_precision
 
     def update(i):
         with float32_matmul_precision(args.matmul_precision):  # as the loop wraps its updates
-            update_step(algo.loss, algo.optimizers, algo.target_updater, rb.sample(), guard=guard)
+            update_step(loss, optimizers, target_updater, rb.sample(), guard=guard)
 
     return update
 
@@ -127,17 +116,16 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=5, help="updates each side runs before the first timed turn")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--gap", type=float, default=1.0, help="seconds between turns (lets the other side's threads settle)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--diffusion-steps", type=int, default=5)
-    p.add_argument("--mc-samples", type=int, default=4)
-    p.add_argument("--ensemble-size", type=int, default=4)
-    p.add_argument("--obs-dim", type=int, default=17)
-    p.add_argument("--act-dim", type=int, default=6)
+    add_update_args(p)  # the update's sizes, preset and allocator, as update_throughput.py takes them
+    p.set_defaults(mc_samples=4, ensemble_size=4)  # the sizes of the comparison issue #19 quoted
     p.add_argument("--matmul-precision", choices=["highest", "high", "medium"], default="highest",
                    help="ours only: system.float32_matmul_precision (medium: bf16 products on AMX CPUs, an opt-in)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--worker", choices=["ours", "released"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.device not in ("", "cpu") or args.actor != "vesde":
+        p.error(f"--device={args.device!r} --actor={args.actor!r}: the CPU and vesde only (the released agent compared is "
+                "ALGD_VESDE, run on the CPU)")
     if args.worker:
         return worker(args)
     root = Path(args.released or "")
@@ -145,7 +133,7 @@ def main(argv=None) -> int:
         p.error(f"--released={args.released!r}: not a checkout of github.com/Wenxuan52/ALGD (no agents/algd/ALGD_VESDE.py)")
     sizes = [f"--{k.replace('_', '-')}={getattr(args, k)}" for k in
              ("threads", "batch_size", "diffusion_steps", "mc_samples", "ensemble_size", "obs_dim", "act_dim",
-              "matmul_precision")]
+              "preset", "actor", "allocator", "matmul_precision")]
     procs = {}
     for name in ("ours", "released"):
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
