@@ -19,7 +19,10 @@ import yaml
 from .config import flatten
 from .envs import TASKS
 
-IGNORED_KEYS = ("env.seed", "resume", "progress_bar", "hydra", "collector.total_frames", "checkpoint", "logger.backend")
+# keys that do not make runs different experiments: the seed, bookkeeping, and how the machine ran them
+# (math threads, allocator; a stacked seed's folder records env.num_seeds=1, runs older than the key lack it)
+IGNORED_KEYS = ("env.seed", "env.num_seeds", "resume", "progress_bar", "hydra", "collector.total_frames", "checkpoint",
+                "logger.backend", "system.num_threads", "system.retain_freed_memory")
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+import yaml
 
 from algd_components import train
 
@@ -184,3 +185,25 @@ def test_resume_fills_keys_added_since_the_checkpoint(tmp_path):
     cfg = make_cfg("algd", [*FAST, f"resume={out}", "collector.total_frames=200", "collector.frames_per_batch=50"])
     state = train(cfg, tmp_path / "ignored")
     assert state["frames"] == 200
+
+
+def test_plot_groups_seeds_whatever_threads_or_stacking_and_splits_real_differences(tmp_path):
+    """One curve per experiment: runs that differ only in seed, thread count, allocator or
+    env.num_seeds (absent in runs older than the key) group together; a learning setting splits them."""
+    from algd_components.plot import group_runs
+
+    def run_dir(name, **cfg):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "metrics.csv").write_text("frames,eval_return,eval_cost,lambda\n1000,1.0,0.0,0.5\n")
+        base = {"algo": "algd", "env": {"name": "SafetyHopperVelocity-v1", "seed": cfg.pop("seed")},
+                "optim": {"utd_ratio": cfg.pop("utd")}, "system": {"num_threads": cfg.pop("threads")}}
+        if "num_seeds" in cfg:
+            base["env"]["num_seeds"] = cfg.pop("num_seeds")
+        (d / "config.yaml").write_text(yaml.safe_dump(base))
+        return d
+
+    dirs = [run_dir("a", seed=0, utd=1.0, threads=1), run_dir("b", seed=1, utd=1.0, threads=2, num_seeds=1),
+            run_dir("c", seed=0, utd=5.0, threads=1, num_seeds=1)]
+    groups = group_runs(dirs)
+    assert sorted((label, len(runs)) for label, runs in groups.items()) == [("utd_ratio=1.0", 2), ("utd_ratio=5.0", 1)]
