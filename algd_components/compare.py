@@ -10,7 +10,7 @@ overrides (``--set``), so all algorithms see the same envs, budgets, evaluation 
 Runs are written to ``OUT/<algo>/<task>/seed<k>/``; a run whose metrics.csv already reached
 the frame budget is not run again, an interrupted one resumes from its checkpoint, and one
 killed before its first checkpoint starts over: the same command continues where it stopped.
-Results: ``OUT/comparison.png`` (eval return and eval cost against frames, cost limit dashed,
+Results: ``OUT/comparison.png`` (eval return, eval cost and λ against frames, cost limit dashed,
 mean ± std over seeds; one row per task) and ``OUT/summary.md`` / ``summary.csv``.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import csv
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -189,7 +190,19 @@ def _algo_prefixed(override: str) -> bool:
     return ":" in head and head.split(":", 1)[0] in algorithms.names()
 
 
+def _last_finite(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite[-1]) if finite.size else float("nan")
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+
 def summarize(runs: dict, out: Path) -> list[dict]:
+    """One row per (task, algorithm): the last evaluation's return and cost, the fraction of all
+    evaluations within the cost limit, λ at the end and its largest value (each run's, then mean ± std
+    over seeds: λ's course is what separates ALGD from LGD in the paper's Fig. 2), and wall time."""
     rows = []
     for (task, algo), dirs in runs.items():
         loaded = [load_run(d) for d in dirs]
@@ -203,6 +216,9 @@ def summarize(runs: dict, out: Path) -> list[dict]:
             "final_eval_cost": f"{np.mean(final_cost):.2f} ± {np.std(final_cost):.2f}",
             "cost_measure": cost_col, "cost_limit": limit,
             "evals_within_limit": f"{np.mean(within):.0%}",
+            "final_lambda": _mean_std([_last_finite(c["lambda"]) for _, c in loaded]),
+            "largest_lambda": _mean_std([np.nanmax(c["lambda"]) if np.isfinite(c["lambda"]).any() else np.nan
+                                         for _, c in loaded]),
             "wall_time_s": f"{np.mean([c['wall_time_s'][-1] for _, c in loaded]):.0f}",
         })
     with open(out / "summary.csv", "w", newline="") as f:
@@ -221,7 +237,7 @@ def figure(runs: dict, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     tasks = sorted({t for t, _ in runs})
-    fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 3.6 * len(tasks)), squeeze=False)
+    fig, axes = plt.subplots(len(tasks), 3, figsize=(16, 3.6 * len(tasks)), squeeze=False)
     for row, task in zip(axes, tasks):
         limit_drawn = False
         for (t, algo), dirs in runs.items():
@@ -231,9 +247,13 @@ def figure(runs: dict, out: Path) -> Path:
             cost_col, limit = cost_panel(loaded[0][0])
             n = min(len(c["frames"]) for _, c in loaded)
             frames = loaded[0][1]["frames"][:n]
-            for ax, col in zip(row, ("eval_return", cost_col)):
+            for ax, col in zip(row, ("eval_return", cost_col, "lambda")):
                 values = np.stack([c[col][:n] for _, c in loaded])
-                mean, std = values.mean(0), values.std(0)
+                if not np.isfinite(values).any():
+                    continue
+                with warnings.catch_warnings():  # a frame where no seed has λ yet stays a gap, not a warning
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    mean, std = np.nanmean(values, 0), np.nanstd(values, 0)
                 ax.plot(frames, mean, label=f"{algo} (n={len(dirs)})")
                 ax.fill_between(frames, mean - std, mean + std, alpha=0.2)
             if limit is not None and not limit_drawn:
@@ -241,6 +261,7 @@ def figure(runs: dict, out: Path) -> Path:
                 limit_drawn = True
             row[1].set_title(f"{task}: {cost_col.replace('_', ' ')}")
         row[0].set_title(f"{task}: eval return")
+        row[2].set_title(f"{task}: λ")
         for ax in row:
             ax.set_xlabel("frames")
             ax.grid(alpha=0.3)

@@ -1,4 +1,6 @@
 """SAC-Lag / SAC-AugLag / CAL / PPO-Lag built from TorchRL's losses and the ALGD parts."""
+import csv
+
 import pytest
 import torch
 
@@ -216,6 +218,9 @@ def test_compare_runs_algorithms_and_writes_figure_and_table(tmp_path):
     assert (tmp_path / "comparison.png").stat().st_size > 10_000
     table = (tmp_path / "summary.md").read_text()
     assert "| SafetyHalfCheetahVelocity-v1 | algd |" in table and "| SafetyHalfCheetahVelocity-v1 | sac_auglag |" in table
+    rows = {r["algorithm"]: r for r in csv.DictReader(open(tmp_path / "summary.csv"))}
+    lam = [float(r["lambda"]) for r in csv.DictReader(open(tmp_path / "algd" / "SafetyHalfCheetahVelocity-v1" / "seed0" / "metrics.csv"))]
+    assert rows["algd"]["final_lambda"] == f"{lam[-1]:.2f} ± 0.00" and rows["algd"]["largest_lambda"] == f"{max(lam):.2f} ± 0.00"
     # finished runs are not run again
     mtime = (tmp_path / "algd" / "SafetyHalfCheetahVelocity-v1" / "seed0" / "metrics.csv").stat().st_mtime
     assert main(["--algos", "algd", "--tasks", "SafetyHalfCheetahVelocity-v1", "--seeds", "0",
