@@ -19,7 +19,6 @@ import argparse
 import csv
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -28,7 +27,7 @@ from omegaconf import DictConfig
 
 from . import algorithms
 from .config import ConfigError, compose_config
-from .plot import cost_panel, load_run, save_figure
+from .plot import cost_panel, draw_curves, load_run, save_figure
 from .training import train
 from .training.seeds import train_seeds
 from .training.loop import PARALLEL_JOBS_ENV
@@ -213,7 +212,7 @@ def summarize(runs: dict, out: Path) -> list[dict]:
         rows.append({
             "task": task, "algorithm": algo, "seeds": len(dirs),
             "final_eval_return": f"{np.mean(final_ret):.1f} ± {np.std(final_ret):.1f}",
-            "final_eval_cost": f"{np.mean(final_cost):.2f} ± {np.std(final_cost):.2f}",
+            "final_eval_cost": _mean_std(final_cost),
             "cost_measure": cost_col, "cost_limit": limit,
             "evals_within_limit": f"{np.mean(within):.0%}",
             "final_lambda": _mean_std([_last_finite(c["lambda"]) for _, c in loaded]),
@@ -245,17 +244,7 @@ def figure(runs: dict, out: Path) -> Path:
                 continue
             loaded = [load_run(d) for d in dirs]
             cost_col, limit = cost_panel(loaded[0][0])
-            n = min(len(c["frames"]) for _, c in loaded)
-            frames = loaded[0][1]["frames"][:n]
-            for ax, col in zip(row, ("eval_return", cost_col, "lambda")):
-                values = np.stack([c[col][:n] for _, c in loaded])
-                if not np.isfinite(values).any():
-                    continue
-                with warnings.catch_warnings():  # a frame where no seed has λ yet stays a gap, not a warning
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    mean, std = np.nanmean(values, 0), np.nanstd(values, 0)
-                ax.plot(frames, mean, label=f"{algo} (n={len(dirs)})")
-                ax.fill_between(frames, mean - std, mean + std, alpha=0.2)
+            draw_curves(row, loaded, cost_col, algo)
             if limit is not None and not limit_drawn:
                 row[1].axhline(limit, ls="--", color="k", lw=1, label="cost limit")
                 limit_drawn = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -62,6 +63,22 @@ def cost_panel(cfg: dict) -> tuple[str, float | None]:
     return ("eval_discounted_cost" if task.limit_kind == "discounted" else "eval_cost"), limit
 
 
+def draw_curves(axes, runs, cost_col: str, label: str) -> None:
+    """One curve per panel — eval return, ``cost_col``, λ — for ``runs`` (``load_run`` pairs): mean ± std
+    over them, up to the evaluations they all have; a column none of them has (all NaN) is left out."""
+    n = min(len(c["frames"]) for _, c in runs)
+    frames = runs[0][1]["frames"][:n]
+    for ax, col in zip(axes, ("eval_return", cost_col, "lambda")):
+        values = np.stack([c[col][:n] for _, c in runs])
+        if not np.isfinite(values).any():
+            continue
+        with warnings.catch_warnings():  # a frame where no run has a value yet stays a gap, not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, std = np.nanmean(values, 0), np.nanstd(values, 0)
+        ax.plot(frames, mean, label=f"{label} (n={len(runs)})")
+        ax.fill_between(frames, mean - std, mean + std, alpha=0.2)
+
+
 def plot(run_dirs, output: str | Path) -> Path:
     import matplotlib
 
@@ -74,13 +91,7 @@ def plot(run_dirs, output: str | Path) -> Path:
     for label, runs in groups.items():
         cost_col, limit = cost_panel(runs[0][0])
         limits.add((cost_col, limit))
-        n = min(len(c["frames"]) for _, c in runs)
-        frames = runs[0][1]["frames"][:n]
-        for ax, col in zip(axes, ("eval_return", cost_col, "lambda")):
-            values = np.stack([c[col][:n] for _, c in runs])
-            mean, std = np.nanmean(values, 0), np.nanstd(values, 0)
-            ax.plot(frames, mean, label=f"{label} (n={len(runs)})")
-            ax.fill_between(frames, mean - std, mean + std, alpha=0.2)
+        draw_curves(axes, runs, cost_col, label)
     for cost_col, limit in limits:
         if limit is not None:
             axes[1].axhline(limit, ls="--", color="k", lw=1, label="cost limit")

@@ -23,21 +23,11 @@ import argparse
 
 import torch
 from omegaconf import OmegaConf
+from torchrl.objectives.value.functional import reward2go
 
 from algd_components import algorithms
 from algd_components.training.factories import make_envs
 from algd_components.updates import update_step
-
-
-def discounted_cost_to_go(cost: torch.Tensor, episode_end: torch.Tensor, gamma: float) -> torch.Tensor:
-    out = torch.zeros_like(cost, dtype=torch.float64)
-    acc = 0.0
-    for i in range(cost.numel() - 1, -1, -1):
-        if episode_end[i]:
-            acc = 0.0
-        acc = float(cost[i]) + gamma * acc
-        out[i] = acc
-    return out
 
 
 def check(run: str, fit: int, target_tau: float | None) -> None:
@@ -50,9 +40,9 @@ def check(run: str, fit: int, target_tau: float | None) -> None:
     alg = algorithms.get(cfg.algo).build(cfg, obs_dim, action_spec, h, torch.device("cpu"))
     alg.loss.load_state_dict(ckpt["loss"])
     data = ckpt["replay_buffer"]["data"]
-    cost = data["next", "cost"].reshape(-1)
-    ends = (data["next", "terminated"] | data["next", "truncated"]).reshape(-1)
-    mc = discounted_cost_to_go(cost, ends, cfg.optim.cost_gamma)
+    cost = data["next", "cost"].reshape(-1, 1)  # the buffer holds the single env's transitions in order
+    ends = data["next", "terminated"] | data["next", "truncated"]
+    mc = reward2go(cost.double(), ends.reshape(-1, 1), cfg.optim.cost_gamma, time_dim=-2).reshape(-1)
 
     def estimate() -> float:
         with torch.no_grad():

@@ -7,29 +7,30 @@ and the mean episode length of the final policy on 3 held-out episodes (``algd-e
 deterministic, seeds env.seed + 20000 on), which tells a hopper that stays up from one that falls.
 """
 
-import csv
 import statistics
 from pathlib import Path
 
+import numpy as np
+
 from algd_components.evaluate import evaluate_run
+from algd_components.plot import cost_panel, load_run
 
 ARMS = {"5 per frame, targets every 2nd (released)": "comparisons/hopper_utd5",
         "1 per frame, targets every 2nd": "comparisons/hopper_utd1"}
 TASK = "algd/SafetyHopperVelocity-v1"
-LIMIT = 25.0  # SafetyHopperVelocity-v1's episode cost limit (envs.COST_LIMITS)
 
 
 def run_row(path: Path) -> dict | None:
-    rows = [r for r in csv.DictReader(open(path / "metrics.csv")) if r["eval_return"]]
-    if not rows:
+    try:
+        cfg, cols = load_run(path)
+    except ValueError:  # no evaluation yet
         return None
-    ret = [float(r["eval_return"]) for r in rows]
-    cost = [float(r["eval_cost"]) for r in rows]
-    lam = [float(r["lambda"]) for r in csv.DictReader(open(path / "metrics.csv")) if r["lambda"]]
-    return {"frames": int(rows[-1]["frames"]), "ret": ret[-1], "cost": cost[-1],
-            "mean_ret": statistics.mean(ret), "mean_cost": statistics.mean(cost),
-            "within": sum(c <= LIMIT for c in cost), "evals": len(cost),
-            "lam": lam[-1], "lam_max": max(lam), "wall": float(rows[-1]["wall_time_s"]),
+    cost_col, limit = cost_panel(cfg)  # the task's episode cost limit (25 on Hopper) unless the run set its own
+    evals = np.isfinite(cols["eval_return"])
+    ret, cost, lam = cols["eval_return"][evals], cols[cost_col][evals], cols["lambda"][np.isfinite(cols["lambda"])]
+    return {"frames": int(cols["frames"][evals][-1]), "ret": ret[-1], "cost": cost[-1],
+            "mean_ret": ret.mean(), "mean_cost": cost.mean(), "within": int((cost <= limit).sum()), "evals": len(cost),
+            "lam": lam[-1], "lam_max": lam.max(), "wall": cols["wall_time_s"][evals][-1],
             "length": statistics.mean(e["length"] for e in evaluate_run(path, episodes=3)["episodes"])}
 
 

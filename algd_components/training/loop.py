@@ -230,13 +230,17 @@ class RunRecord:
             log_hparams(self.logger, cfg)
         self.last_good = (run_dir / CHECKPOINT_FILE, frames) if ckpt else None
 
+    def eval_seed(self, frames: int) -> int:
+        """The seed of the evaluation at ``frames`` (and of its video): ``env.seed + 10000 + frames``."""
+        return self.cfg.env.seed + 10_000 + frames
+
     def evaluate(self, eval_env, policy, task, max_steps: int, h: float, frames: int) -> tuple[dict, list]:
         """Deterministic evaluation episodes at ``frames`` (the eval env reseeded with
         ``env.seed + 10000 + frames``: independent of history) against the task's limit — the
         per-state budget ``h`` for a discounted limit, the episodic one otherwise.  Returns
         ``metrics.csv``'s ``eval_*`` values and the episodes, for :meth:`write_evaluation`."""
         cfg = self.cfg
-        eval_env.set_seed(cfg.env.seed + 10_000 + frames)
+        eval_env.set_seed(self.eval_seed(frames))
         limit = h if task.limit_kind == "discounted" else episode_cost_limit(cfg, task)
         return evaluate(eval_env, policy, cfg.logger.eval_episodes, max_steps, cfg.optim.cost_gamma, limit, task.limit_kind)
 
@@ -349,7 +353,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
                 eval_row, eval_episodes = record.evaluate(eval_env, algo.policy, task, max_steps, h, state.frames)
                 evaluations += 1
                 if cfg.logger.video_every and evaluations % cfg.logger.video_every == 0:
-                    record_video(functools.partial(make_env, task.name, seed=cfg.env.seed + 10_000 + state.frames,
+                    record_video(functools.partial(make_env, task.name, seed=record.eval_seed(state.frames),
                                                    max_episode_steps=max_steps, render_mode="rgb_array"),
                                  algo.policy, max_steps, run_dir / "videos" / f"eval_{state.frames}.mp4")
                 row = record.write_evaluation(state, eval_row, eval_episodes, episodes, float(loss.dual.value), window)
