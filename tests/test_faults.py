@@ -140,6 +140,28 @@ def _check_bookkeeping(run_dir, total=1000, every=100):
     assert not [p for p in run_dir.rglob("*.tmp")]
 
 
+def _rows(run_dir):
+    """Complete rows in metrics.csv (0 before it exists), safe to call while the run appends to it."""
+    path = run_dir / "metrics.csv"
+    return max(path.read_text().count("\n") - 1, 0) if path.exists() else 0
+
+
+def _kill_after_progress(proc, run_dir, rng, stderr_file, timeout=240.0):
+    """SIGKILL ``proc`` a random 0-1.5 s after its run adds a metrics row. Waiting for progress, not a
+    fixed sleep, keeps the kill inside a running process on machines of any speed (a fixed 5-11 s sleep
+    let a fast machine finish the run before the kill: CI, 2026-12-02)."""
+    start = _rows(run_dir)
+    deadline = time.monotonic() + timeout
+    while _rows(run_dir) <= start:
+        assert proc.poll() is None, f"exited {proc.returncode} before a new row: {stderr_file.read_text()[-2000:]}"
+        assert time.monotonic() < deadline, "no new metrics row within the timeout"
+        time.sleep(0.05)
+    time.sleep(rng.uniform(0.0, 1.5))  # ~1 s per 100 frames here: anywhere in the next update/eval/checkpoint
+    assert proc.poll() is None, f"finished before the kill: {stderr_file.read_text()[-2000:]}"
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_kills_at_random_moments_then_resume_keep_one_consistent_run(tmp_path, seed):
     rng = random.Random(seed)
@@ -149,14 +171,11 @@ def test_kills_at_random_moments_then_resume_keep_one_consistent_run(tmp_path, s
                            *_start(tmp_path, run)], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert list((tmp_path / run).glob(".checkpoint.pt*.tmp"))  # the half-renamed write was left behind ...
-    killed = []
-    for _ in range(2):  # ... then killed at random moments
-        p = subprocess.Popen([sys.executable, "-m", "algd_components.cli", "algo=algd", *_start(tmp_path, run)],
-                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
-        time.sleep(rng.uniform(5.0, 11.0))  # start-up ~4.5 s, then ~1 s per 100 frames
-        p.send_signal(signal.SIGKILL)
-        killed.append(p.wait() == -signal.SIGKILL)
-    assert any(killed)  # at least one kill landed in a running process
+    for attempt in range(2):  # ... then killed at random moments of a running process
+        _kill_after_progress(subprocess.Popen(
+            [sys.executable, "-m", "algd_components.cli", "algo=algd", *_start(tmp_path, run)], cwd=tmp_path,
+            stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"stderr{attempt}.txt", "w"), env=_env()),
+            tmp_path / run, rng, tmp_path / f"stderr{attempt}.txt")
     ckpt = tmp_path / run / "checkpoint.pt"
     if not ckpt.exists() or torch.load(ckpt, weights_only=False)["state"]["frames"] < 1000:
         proc = subprocess.run([sys.executable, "-m", "algd_components.cli", "algo=algd", *_start(tmp_path, run)],
@@ -168,10 +187,10 @@ def test_kills_at_random_moments_then_resume_keep_one_consistent_run(tmp_path, s
 def test_compare_killed_then_rerun_resumes_and_summarises_once(tmp_path):
     args = [sys.executable, "-m", "algd_components.compare", "--algos", "algd", "--tasks", "SafetyHopperVelocity-v1",
             "--seeds", "0", "1", "--out", "cmp", "--set", *(s for s in SMALL if not s.startswith("env.name"))]
-    p = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
-    time.sleep(10.0)  # inside the first run (start-up ~4.5 s, ~1 s per 100 frames)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    _kill_after_progress(subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                          stderr=open(tmp_path / "stderr.txt", "w"), env=_env()),
+                         tmp_path / "cmp" / "algd" / "SafetyHopperVelocity-v1" / "seed0", random.Random(0),
+                         tmp_path / "stderr.txt")  # inside the first run
     assert not (tmp_path / "cmp" / "summary.md").exists()
     proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
