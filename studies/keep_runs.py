@@ -6,20 +6,32 @@ without it).
 
 For every run under SRC whose ``metrics.csv`` has reached its config's ``collector.total_frames``
 (the test ``algd-compare`` itself uses to skip a run), copies ``config*.yaml``, ``metrics.csv``,
-``episodes.csv`` and the logger's text files to the same relative folder under DST. Checkpoints
+``episodes.csv`` and the logger's text files to the same relative folder under DST, with a
+``machine.txt`` naming the CPU, core count and torch version (runs do not outlive the machine that
+ran them, so this is that machine; fixed-seed results differ between CPU types). Checkpoints
 and policies stay out (6 MB per run with the replay buffer). Copying the record back
 (``cp -rn DST/. SRC/``, as ``paper_study.sh`` does) makes ``algd-compare`` count those runs as
 finished and ``plot``/``compare`` draw and summarise them; ``algd-eval`` and
 ``studies/critic_check.py`` need the checkpoint and so only work in the session that ran them.
 """
+import os
+import platform
 import shutil
 import sys
 from pathlib import Path
+
+import torch
 
 from algd_components.compare import _finished
 from algd_components.plot import load_run
 
 KEEP = ("config*.yaml", "metrics.csv", "episodes.csv", "logs/**/*.csv", "logs/**/*.txt")
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown CPU")
+    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}\n"
 
 
 def main(src: str, dst: str) -> None:
@@ -38,6 +50,8 @@ def main(src: str, dst: str) -> None:
             for f in run.glob(pattern):
                 (out / f.relative_to(run)).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(f, out / f.relative_to(run))
+        if not (out / "machine.txt").exists():
+            (out / "machine.txt").write_text(machine())
         print(f"kept: {run} -> {out}")
 
 
