@@ -6,7 +6,7 @@ without it).
 
 For every run under SRC whose ``metrics.csv`` has reached its config's ``collector.total_frames``
 (the test ``algd-compare`` itself uses to skip a run), copies ``config*.yaml``, ``metrics.csv``,
-``episodes.csv`` and the logger's text files to the same relative folder under DST, with a
+and ``episodes.csv`` to the same relative folder under DST, with a
 ``machine.txt`` naming the CPU, core count and torch version (runs do not outlive the machine that
 ran them, so this is that machine; fixed-seed results differ between CPU types). Checkpoints
 and policies stay out (6 MB per run with the replay buffer). Copying the record back
@@ -25,7 +25,7 @@ import torch
 from algd_components.compare import _finished
 from algd_components.plot import load_run
 
-KEEP = ("config*.yaml", "metrics.csv", "episodes.csv", "logs/**/*.csv", "logs/**/*.txt")
+KEEP = ("config*.yaml", "metrics.csv", "episodes.csv")  # logs/ repeats metrics.csv's rows
 
 
 def machine() -> str:
