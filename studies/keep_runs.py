@@ -46,10 +46,10 @@ def main(src: str, dst: str) -> None:
             print(f"skipped (not finished): {run}")
             continue
         out = dst_root / run.relative_to(src_root)
+        out.mkdir(parents=True, exist_ok=True)
         for pattern in KEEP:
             for f in run.glob(pattern):
-                (out / f.relative_to(run)).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(f, out / f.relative_to(run))
+                shutil.copy2(f, out / f.name)
         if not (out / "machine.txt").exists():
             (out / "machine.txt").write_text(machine())
         print(f"kept: {run} -> {out}")

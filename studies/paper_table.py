@@ -51,7 +51,9 @@ def main(out: str = "comparisons/paper_study") -> None:
         algo, task = task_dir.parent.name, task_dir.name
         named = [(d.name[4:], run_stats(d)) for d in sorted(task_dir.glob("seed*"))]
         runs = [r for _, r in named if r is not None]
-        for seed, r in ((seed, r) for seed, r in named if r is not None):
+        for seed, r in named:
+            if r is None:
+                continue
             print(f"| {task} | {algo} | {seed} | {r['frames']} | {r['ret']:.1f} | {r['cost']:.1f} | "
                   f"{r['within']}/{r['evals']} | {r['violation']:.1f} | {r['over']:.0%} | "
                   f"{r['lam0']:.2f} → {r['lam']:.3f} | {r['lam_min']:.3f}-{r['lam_max']:.2f} | {r['reversals']} | "

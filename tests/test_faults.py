@@ -146,10 +146,13 @@ def _rows(run_dir):
     return max(path.read_text().count("\n") - 1, 0) if path.exists() else 0
 
 
-def _kill_after_progress(proc, run_dir, rng, stderr_file, timeout=240.0):
-    """SIGKILL ``proc`` a random 0-1.5 s after its run adds a metrics row. Waiting for progress, not a
-    fixed sleep, keeps the kill inside a running process on machines of any speed (a fixed 5-11 s sleep
-    let a fast machine finish the run before the kill: CI, 2026-12-02)."""
+def _kill_after_progress(args, cwd, run_dir, rng, timeout=240.0):
+    """Start ``args`` in ``cwd`` and SIGKILL it a random 0-1.5 s after ``run_dir`` adds a metrics row.
+    Waiting for progress, not a fixed sleep, keeps the kill inside a running process on machines of any
+    speed (a fixed 5-11 s sleep let a fast machine finish the run before the kill: CI, 2026-12-02)."""
+    stderr_file = cwd / "stderr.txt"
+    with open(stderr_file, "w") as stderr:
+        proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr, env=_env())
     start = _rows(run_dir)
     deadline = time.monotonic() + timeout
     while _rows(run_dir) <= start:
@@ -171,11 +174,9 @@ def test_kills_at_random_moments_then_resume_keep_one_consistent_run(tmp_path, s
                            *_start(tmp_path, run)], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert list((tmp_path / run).glob(".checkpoint.pt*.tmp"))  # the half-renamed write was left behind ...
-    for attempt in range(2):  # ... then killed at random moments of a running process
-        _kill_after_progress(subprocess.Popen(
-            [sys.executable, "-m", "algd_components.cli", "algo=algd", *_start(tmp_path, run)], cwd=tmp_path,
-            stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"stderr{attempt}.txt", "w"), env=_env()),
-            tmp_path / run, rng, tmp_path / f"stderr{attempt}.txt")
+    for _ in range(2):  # ... then killed at random moments of a running process
+        _kill_after_progress([sys.executable, "-m", "algd_components.cli", "algo=algd", *_start(tmp_path, run)],
+                             tmp_path, tmp_path / run, rng)
     ckpt = tmp_path / run / "checkpoint.pt"
     if not ckpt.exists() or torch.load(ckpt, weights_only=False)["state"]["frames"] < 1000:
         proc = subprocess.run([sys.executable, "-m", "algd_components.cli", "algo=algd", *_start(tmp_path, run)],
@@ -187,10 +188,8 @@ def test_kills_at_random_moments_then_resume_keep_one_consistent_run(tmp_path, s
 def test_compare_killed_then_rerun_resumes_and_summarises_once(tmp_path):
     args = [sys.executable, "-m", "algd_components.compare", "--algos", "algd", "--tasks", "SafetyHopperVelocity-v1",
             "--seeds", "0", "1", "--out", "cmp", "--set", *(s for s in SMALL if not s.startswith("env.name"))]
-    _kill_after_progress(subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                          stderr=open(tmp_path / "stderr.txt", "w"), env=_env()),
-                         tmp_path / "cmp" / "algd" / "SafetyHopperVelocity-v1" / "seed0", random.Random(0),
-                         tmp_path / "stderr.txt")  # inside the first run
+    _kill_after_progress(args, tmp_path, tmp_path / "cmp" / "algd" / "SafetyHopperVelocity-v1" / "seed0",
+                         random.Random(0))  # inside the first run
     assert not (tmp_path / "cmp" / "summary.md").exists()
     proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
