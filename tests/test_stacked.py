@@ -23,10 +23,25 @@ CASES = {
 }
 
 
-def _build(algo, overrides, seed):
+def _build(algo, overrides, seed, adam_eps=None):
     cfg = compose_config(algo, SMALL + overrides)
     torch.manual_seed(seed)
-    return algorithms.get(algo).build(cfg, OBS, Bounded(-1, 1, shape=(ACT,)), 2.5, torch.device("cpu"))
+    built = algorithms.get(algo).build(cfg, OBS, Bounded(-1, 1, shape=(ACT,)), 2.5, torch.device("cpu"))
+    if adam_eps is not None:
+        for opt in built.optimizers.values():
+            for group in opt.param_groups:
+                group["eps"] = adam_eps
+    return built
+
+
+# Adam's step lr·m̂/(sqrt(v̂)+eps) has slope up to lr/eps in the gradient where the gradient is ~0:
+# at torch's eps=1e-8 that is 3e4 at lr=3e-4. With L2 decay a gradient can cancel to ~1e-9 by
+# chance (seen on an AMD EPYC, cal, cost critic: g = -7.3629e-6 against 6e-5 × w = 7.3642e-6),
+# and a float32 rounding difference of 2.5e-10 between the vmapped and the plain backward then
+# moved that weight by 5.7e-6 after one step. The equality test is about stacking, not about
+# that conditioning, so it runs Adam at eps=1e-4 (slope at most lr/eps = 3): same code paths,
+# differences stay at float32 rounding.
+EQ_EPS = 1e-4
 
 
 def _batch(seed):
@@ -39,8 +54,8 @@ def _batch(seed):
     }, [B])
 
 
-def _stacked(algo, overrides, randomness="same"):
-    algos = [_build(algo, overrides, s) for s in range(S)]
+def _stacked(algo, overrides, randomness="same", adam_eps=None):
+    algos = [_build(algo, overrides, s, adam_eps) for s in range(S)]
     stack = StackedLosses([a.loss for a in algos])
     update = StackedUpdate(stack, stack_optimizers(stack, algos[0].optimizers), algos[0].target_updater,
                            randomness=randomness)
@@ -54,8 +69,8 @@ def test_stacked_update_equals_single_seed_updates(case):
     optimisers' state agree to float32 tolerance after several updates (targets move on
     every k-th update under algd=code / cal)."""
     algo, overrides = CASES[case]
-    singles = [_build(algo, overrides, s) for s in range(S)]
-    algos, stack, update = _stacked(algo, overrides)
+    singles = [_build(algo, overrides, s, EQ_EPS) for s in range(S)]
+    algos, stack, update = _stacked(algo, overrides, adam_eps=EQ_EPS)
     for it in range(4):
         batches = [_batch(100 * it + s) for s in range(S)]
         torch.manual_seed(1000 + it)
