@@ -63,6 +63,19 @@ def cost_panel(cfg: dict) -> tuple[str, float | None]:
     return ("eval_discounted_cost" if task.limit_kind == "discounted" else "eval_cost"), limit
 
 
+def evaluations(run_dir: str | Path) -> dict:
+    """A run's evaluations as the study tables read them (raises ``ValueError`` before the first):
+    ``frames``, ``ret``, ``cost`` (the task's cost measure, :func:`cost_panel`), ``train_cost`` (the
+    mean cost of the last training episodes, ``NaN`` before the first) and ``wall`` at each
+    evaluation; ``lam``, λ where logged; ``limit``, the cost limit."""
+    cfg, cols = load_run(run_dir)
+    cost_col, limit = cost_panel(cfg)
+    at = np.isfinite(cols["eval_return"])
+    return {"frames": cols["frames"][at], "ret": cols["eval_return"][at], "cost": cols[cost_col][at],
+            "train_cost": cols["train_episode_cost"][at], "wall": cols["wall_time_s"][at],
+            "lam": cols["lambda"][np.isfinite(cols["lambda"])], "limit": limit}
+
+
 def draw_curves(axes, runs, cost_col: str, label: str) -> None:
     """One curve per panel — eval return, ``cost_col``, λ — for ``runs`` (``load_run`` pairs): mean ± std
     over them, up to the evaluations they all have; a column none of them has (all NaN) is left out."""

@@ -10,10 +10,8 @@ deterministic, seeds env.seed + 20000 on), which tells a hopper that stays up fr
 import statistics
 from pathlib import Path
 
-import numpy as np
-
 from algd_components.evaluate import evaluate_run
-from algd_components.plot import cost_panel, load_run
+from algd_components.plot import evaluations
 
 ARMS = {"5 per frame, targets every 2nd (released)": "comparisons/hopper_utd5",
         "1 per frame, targets every 2nd": "comparisons/hopper_utd1"}
@@ -22,16 +20,14 @@ TASK = "algd/SafetyHopperVelocity-v1"
 
 def run_row(path: Path) -> dict | None:
     try:
-        cfg, cols = load_run(path)
+        e = evaluations(path)  # cost: the task's episode cost (limit 25 on Hopper) unless the run set its own limit
     except ValueError:  # no evaluation yet
         return None
-    cost_col, limit = cost_panel(cfg)  # the task's episode cost limit (25 on Hopper) unless the run set its own
-    evals = np.isfinite(cols["eval_return"])
-    ret, cost, lam = cols["eval_return"][evals], cols[cost_col][evals], cols["lambda"][np.isfinite(cols["lambda"])]
-    return {"frames": int(cols["frames"][evals][-1]), "ret": ret[-1], "cost": cost[-1],
-            "mean_ret": ret.mean(), "mean_cost": cost.mean(), "within": int((cost <= limit).sum()), "evals": len(cost),
-            "lam": lam[-1], "lam_max": lam.max(), "wall": cols["wall_time_s"][evals][-1],
-            "length": statistics.mean(e["length"] for e in evaluate_run(path, episodes=3)["episodes"])}
+    ret, cost, lam = e["ret"], e["cost"], e["lam"]
+    return {"frames": int(e["frames"][-1]), "ret": ret[-1], "cost": cost[-1],
+            "mean_ret": ret.mean(), "mean_cost": cost.mean(), "within": int((cost <= e["limit"]).sum()), "evals": len(cost),
+            "lam": lam[-1], "lam_max": lam.max(), "wall": e["wall"][-1],
+            "length": statistics.mean(ep["length"] for ep in evaluate_run(path, episodes=3)["episodes"])}
 
 
 def main() -> None:

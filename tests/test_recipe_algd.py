@@ -4,6 +4,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -207,3 +208,24 @@ def test_plot_groups_seeds_whatever_threads_or_stacking_and_splits_real_differen
             run_dir("c", seed=0, utd=5.0, threads=1, num_seeds=1)]
     groups = group_runs(dirs)
     assert sorted((label, len(runs)) for label, runs in groups.items()) == [("utd_ratio=1.0", 2), ("utd_ratio=5.0", 1)]
+
+
+def test_evaluations_reads_the_tasks_cost_measure_and_limit(tmp_path):
+    """The study tables' reader: evaluation rows only, the task's cost column (discounted on
+    Safety-Gym tasks with a discounted limit, episodic on velocity tasks) and its limit, λ where
+    logged, an empty metrics.csv refused."""
+    from algd_components.envs import TASKS
+    from algd_components.plot import cost_panel, evaluations
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"algo": "algd", "env": {"name": "SafetyHopperVelocity-v1"}}))
+    header = "frames,eval_return,eval_cost,eval_discounted_cost,train_episode_cost,lambda,wall_time_s\n"
+    (tmp_path / "metrics.csv").write_text(header)
+    with pytest.raises(ValueError, match="no evaluation rows"):
+        evaluations(tmp_path)
+    (tmp_path / "metrics.csv").write_text(header + "1000,1.0,30.0,3.0,,0.7,10\n2000,2.0,20.0,2.0,22.5,,21\n")
+    e = evaluations(tmp_path)
+    col, limit = cost_panel({"env.name": "SafetyHopperVelocity-v1"})
+    assert limit == TASKS["SafetyHopperVelocity-v1"].cost_limit == e["limit"]
+    assert e["cost"].tolist() == ([30.0, 20.0] if col == "eval_cost" else [3.0, 2.0])
+    assert e["frames"].tolist() == [1000, 2000] and e["ret"].tolist() == [1.0, 2.0] and e["wall"].tolist() == [10, 21]
+    assert e["lam"].tolist() == [0.7] and np.isnan(e["train_cost"][0]) and e["train_cost"][1] == 22.5
