@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from . import algorithms
 from .config import ConfigError, compose_config
-from .plot import cost_panel, draw_curves, load_run, save_figure
+from .plot import cost_panel, draw_curves, evaluations, load_run, save_figure
 from .training import train
 from .training.seeds import train_seeds
 from .training.loop import PARALLEL_JOBS_ENV
@@ -189,11 +189,6 @@ def _algo_prefixed(override: str) -> bool:
     return ":" in head and head.split(":", 1)[0] in algorithms.names()
 
 
-def _last_finite(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite[-1]) if finite.size else float("nan")
-
-
 def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
 
@@ -201,24 +196,23 @@ def _mean_std(values: list[float]) -> str:
 def summarize(runs: dict, out: Path) -> list[dict]:
     """One row per (task, algorithm): the last evaluation's return and cost, the fraction of all
     evaluations within the cost limit, λ at the end and its largest value (each run's, then mean ± std
-    over seeds: λ's course is what separates ALGD from LGD in the paper's Fig. 2), and wall time."""
+    over seeds: λ's course is what separates ALGD from LGD in the paper's Fig. 2; NaN for an algorithm
+    without λ), and the wall time at the last evaluation. Runs are read by ``plot.evaluations``."""
     rows = []
     for (task, algo), dirs in runs.items():
-        loaded = [load_run(d) for d in dirs]
-        cost_col, limit = cost_panel(loaded[0][0])
-        final_ret = [c["eval_return"][-1] for _, c in loaded]
-        final_cost = [c[cost_col][-1] for _, c in loaded]
-        within = [np.mean(c[cost_col] <= limit) for _, c in loaded] if limit is not None else [np.nan]
+        evals = [evaluations(d) for d in dirs]
+        limit = evals[0]["limit"]
+        final_ret = [e["ret"][-1] for e in evals]
+        within = [np.mean(e["cost"] <= limit) for e in evals] if limit is not None else [np.nan]
         rows.append({
             "task": task, "algorithm": algo, "seeds": len(dirs),
             "final_eval_return": f"{np.mean(final_ret):.1f} ± {np.std(final_ret):.1f}",
-            "final_eval_cost": _mean_std(final_cost),
-            "cost_measure": cost_col, "cost_limit": limit,
+            "final_eval_cost": _mean_std([e["cost"][-1] for e in evals]),
+            "cost_measure": evals[0]["cost_col"], "cost_limit": limit,
             "evals_within_limit": f"{np.mean(within):.0%}",
-            "final_lambda": _mean_std([_last_finite(c["lambda"]) for _, c in loaded]),
-            "largest_lambda": _mean_std([np.nanmax(c["lambda"]) if np.isfinite(c["lambda"]).any() else np.nan
-                                         for _, c in loaded]),
-            "wall_time_s": f"{np.mean([c['wall_time_s'][-1] for _, c in loaded]):.0f}",
+            "final_lambda": _mean_std([e["lam"][-1] if e["lam"].size else np.nan for e in evals]),
+            "largest_lambda": _mean_std([e["lam"].max() if e["lam"].size else np.nan for e in evals]),
+            "wall_time_s": f"{np.mean([e['wall'][-1] for e in evals]):.0f}",
         })
     with open(out / "summary.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -67,13 +67,15 @@ def evaluations(run_dir: str | Path) -> dict:
     """A run's evaluations as the study tables read them (raises ``ValueError`` before the first):
     ``frames``, ``ret``, ``cost`` (the task's cost measure, :func:`cost_panel`), ``train_cost`` (the
     mean cost of the last training episodes, ``NaN`` before the first) and ``wall`` at each
-    evaluation; ``lam``, λ where logged; ``limit``, the cost limit."""
+    evaluation; ``lam``, λ where logged (empty for an algorithm without one); ``cost_col``, the
+    cost measure's column name; ``limit``, the cost limit. Used by ``compare.summarize`` and the
+    study tables in ``studies/``, so that they all read a run one way."""
     cfg, cols = load_run(run_dir)
     cost_col, limit = cost_panel(cfg)
     at = np.isfinite(cols["eval_return"])
     return {"frames": cols["frames"][at], "ret": cols["eval_return"][at], "cost": cols[cost_col][at],
             "train_cost": cols["train_episode_cost"][at], "wall": cols["wall_time_s"][at],
-            "lam": cols["lambda"][np.isfinite(cols["lambda"])], "limit": limit}
+            "lam": cols["lambda"][np.isfinite(cols["lambda"])], "cost_col": cost_col, "limit": limit}
 
 
 def draw_curves(axes, runs, cost_col: str, label: str) -> None:
