@@ -29,8 +29,8 @@ KEEP = ("config*.yaml", "metrics.csv", "episodes.csv")  # logs/ repeats metrics.
 
 
 def machine() -> str:
-    """The CPU, its widest vector instructions (two CPUs sold under one name, e.g. "AMD EPYC", differ
-    in AVX-512 and ran these runs at 8 and 4.5 updates/s), the core count, torch and Python."""
+    """The CPU, which of AVX-512, AMX and AVX2 it has (two CPUs sold under one name, "AMD EPYC", differ
+    in AVX-512 and in speed: docs/results.md, part 3), the core count, torch and Python."""
     info = Path("/proc/cpuinfo").read_text().splitlines()
     model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
                  platform.processor() or "unknown CPU")
