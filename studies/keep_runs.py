@@ -24,19 +24,17 @@ import torch
 
 from algd_components.compare import _finished
 from algd_components.plot import load_run
+from algd_components.profiling import cpu_description
 
 KEEP = ("config*.yaml", "metrics.csv", "episodes.csv")  # logs/ repeats metrics.csv's rows
 
 
 def machine() -> str:
-    """The CPU, which of AVX-512, AMX and AVX2 it has (two CPUs sold under one name, "AMD EPYC", differ
-    in AVX-512 and in speed: docs/results.md, part 3), the core count, torch and Python."""
-    info = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
-                 platform.processor() or "unknown CPU")
-    flags = set(next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), []))
-    isa = ", ".join(f for f in ("avx512f", "amx_tile", "avx2") if f in flags) or "no AVX2"
-    return f"{model} ({isa}), {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}\n"
+    """The CPU and which of the benchmarks' ``ISA_FLAGS`` it has (two CPUs sold under one name, "AMD
+    EPYC", differ in AVX-512 and in speed: docs/results.md, part 3), the core count, torch and Python."""
+    cpu = cpu_description()
+    isa = ", ".join(cpu["cpu_isa"] or []) or "no AVX2"
+    return f"{cpu['cpu']} ({isa}), {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}\n"
 
 
 def main(src: str, dst: str) -> None:
