@@ -56,10 +56,12 @@ class SACLagLoss(CostCriticMixin, SACLoss):
             (CAL's local policy convexification).  Meant for the standard Lagrangian.
         cost_target: the cost critics' TD target, ``"mean"``, ``"member"`` or ``"max"``
             (:meth:`~algd_components.CostCriticMixin.cost_target`).
+        cost_target_draws: with ``cost_target="max"``, the max over this many members drawn with
+            replacement (CAL's ``--M``); 0: over all members.
         **sac_kwargs: passed to ``SACLoss`` (``gamma`` via ``make_value_estimator`` as usual,
             ``alpha_init``, ``target_entropy``, ...).
 
-    Keys: SACLoss's, plus ``observation`` and ``cost`` (``set_keys`` renames them).
+    Keys: SACLoss's, plus ``observation``, ``cost`` and ``cost_terminated`` (``set_keys`` renames them).
     Output keys: SACLoss's ``loss_actor``, ``loss_qvalue``, ``loss_alpha``, ``alpha``,
     ``entropy`` plus ``loss_cost``, ``cost_estimate_batch``, ``cost_estimate_policy``,
     ``lambda`` and ``actor_multiplier`` (what the actor's energy used as λ: λ itself, or the
@@ -72,6 +74,7 @@ class SACLagLoss(CostCriticMixin, SACLoss):
 
         observation: NestedKey = "observation"
         cost: NestedKey = "cost"
+        cost_terminated: NestedKey = "terminated"  # ends the cost critics' bootstrap (``terminated``: the reward's)
 
     default_keys = _AcceptedKeys
 
@@ -92,6 +95,7 @@ class SACLagLoss(CostCriticMixin, SACLoss):
         dual_source: str = "batch",
         rectification_coef: float = 0.0,
         cost_target: str = "mean",
+        cost_target_draws: int = 0,
         **sac_kwargs,
     ):
         if cost_target not in COST_TARGETS:
@@ -112,6 +116,7 @@ class SACLagLoss(CostCriticMixin, SACLoss):
         self.dual_source = dual_source
         self.rectification_coef = float(rectification_coef)
         self.cost_target_mode = cost_target
+        self.cost_target_draws = int(cost_target_draws)
 
     @property
     def out_keys(self):
@@ -177,7 +182,7 @@ class SACLagLoss(CostCriticMixin, SACLoss):
                                        weights=weights)
         tensordict.set(k.priority, value_metadata["td_error"])
         nxt = tensordict.get("next")
-        not_done = 1.0 - nxt.get(k.terminated).to(obs.dtype)
+        not_done = 1.0 - nxt.get(k.cost_terminated).to(obs.dtype)
         with torch.no_grad():
             next_action, _ = self._sample(nxt)
         y_c = self.cost_target(nxt.get(k.observation), next_action, nxt.get(k.cost), not_done)

@@ -11,7 +11,7 @@ Runs are written to ``OUT/<algo>/<task>/seed<k>/``; a run whose metrics.csv alre
 the frame budget is not run again, an interrupted one resumes from its checkpoint, and one
 killed before its first checkpoint starts over: the same command continues where it stopped.
 Results: ``OUT/comparison.png`` (eval return, eval cost and λ against frames, cost limit dashed,
-mean ± std over seeds; one row per task) and ``OUT/summary.md`` / ``summary.csv``.
+mean ± sample std (ddof 1) over seeds; one row per task) and ``OUT/summary.md`` / ``summary.csv``.
 """
 from __future__ import annotations
 
@@ -189,8 +189,16 @@ def _algo_prefixed(override: str) -> bool:
     return ":" in head and head.split(":", 1)[0] in algorithms.names()
 
 
+def _sample_std(values) -> float:
+    """The sample standard deviation (ddof 1) over seeds; 0 for one seed."""
+    values = np.asarray(values, dtype=float)
+    if values.size > 1:
+        return float(np.std(values, ddof=1))
+    return 0.0 if np.isfinite(values).all() else float("nan")
+
+
 def _mean_std(values: list[float]) -> str:
-    return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+    return f"{np.mean(values):.2f} ± {_sample_std(values):.2f}"
 
 
 def summarize(runs: dict, out: Path) -> list[dict]:
@@ -206,7 +214,7 @@ def summarize(runs: dict, out: Path) -> list[dict]:
         within = [np.mean(e["cost"] <= limit) for e in evals] if limit is not None else [np.nan]
         rows.append({
             "task": task, "algorithm": algo, "seeds": len(dirs),
-            "final_eval_return": f"{np.mean(final_ret):.1f} ± {np.std(final_ret):.1f}",
+            "final_eval_return": f"{np.mean(final_ret):.1f} ± {_sample_std(final_ret):.1f}",
             "final_eval_cost": _mean_std([e["cost"][-1] for e in evals]),
             "cost_measure": evals[0]["cost_col"], "cost_limit": limit,
             "evals_within_limit": f"{np.mean(within):.0%}",
@@ -219,7 +227,9 @@ def summarize(runs: dict, out: Path) -> list[dict]:
         w.writeheader()
         w.writerows(rows)
     header = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
-    (out / "summary.md").write_text(header + "".join("| " + " | ".join(str(v) for v in r.values()) + " |\n" for r in rows))
+    note = "\n`a ± b`: mean ± sample standard deviation (ddof 1) over the seeds.\n"
+    (out / "summary.md").write_text(header + "".join("| " + " | ".join(str(v) for v in r.values()) + " |\n" for r in rows)
+                                    + note)
     return rows
 
 

@@ -149,7 +149,10 @@ def check_ranges(cfg: DictConfig, prefix: str = "") -> None:
         rng = f.metadata.get("range")
         if rng is None:
             continue
-        value = OmegaConf.to_container(node) if isinstance(node, ListConfig) else node._value()
+        try:  # resolved: a value may be an interpolation (cal_task=auto's ${cal_task:...})
+            value = OmegaConf.to_container(node, resolve=True) if isinstance(node, ListConfig) else cfg[f.name]
+        except Exception as err:
+            raise ConfigError(f"{key}: {str(err).splitlines()[0]}") from None
         if value is None and "Optional" in str(f.type) and rng.choices is None:
             continue
         if not rng.ok(value):
@@ -171,25 +174,37 @@ class EnvConfig:
     # S seeds (seed, seed+1, ...) trained as one vectorised process, each in run_dir/seed<s>
     num_seeds: int = checked(1, ge=1, note="seeds trained together in one process (off-policy algorithms)")
     vectorize: str = checked("parallel", choices=("parallel", "serial"))
+    # Safety-Gym navigation: a met goal ends the reward's bootstrap (not the episode; the cost critics'
+    # bootstrap goes on), as the released ALGD and CAL samplers do; no effect on other tasks
+    goal_terminal: bool = False
 
 
 @dataclass
 class CollectorConfig:
     total_frames: int = checked(100_000, ge=1)
-    init_random_frames: int = checked(5000, ge=0)  # released ALGD code: 5000
+    # frames before the first update (updates follow the batch that reaches it); who acts in them: warmup_actor
+    init_random_frames: int = checked(5000, ge=0)
+    # frames between update rounds: 1000 collects, then runs their updates in one burst; 1 updates after every step
     frames_per_batch: int = checked(1000, ge=1)
+    # uniform: TorchRL's RandomPolicy over the action box; policy: the untrained policy (the released code's
+    # exploration_before_start)
+    warmup_actor: str = checked("uniform", choices=("uniform", "policy"))
     async_collection: bool = False
 
 
 @dataclass
 class ReplayBufferConfig:
     size: int = checked(1_000_000, ge=1)
+    min_size: int = checked(0, ge=0, note="no update until the buffer holds more transitions (released: 1000)")
 
 
 @dataclass
 class OptimConfig:
     batch_size: int = checked(256, ge=1)
     utd_ratio: float = checked(1.0, gt=0, note="gradient updates per collected frame")
+    # 0: utd_ratio updates per frame; > 0: the released loop's per-step rule (training/schedule.py), whose cap
+    # of update_cap x steps binds in the first epoch only (schedule=released: 5, with utd_ratio 10)
+    update_cap: float = checked(0.0, ge=0, note="0: off; the released code: 5 (schedule=released)")
     lr: float = checked(3e-4, gt=0)
     cost_lr: float = checked(3e-4, gt=0)
     cost_weight_decay: List[float] = checked(default_factory=lambda: [3e-5, 6e-5, 1e-4], ge=0, min_len=1,

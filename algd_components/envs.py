@@ -7,7 +7,9 @@ Every env built by :func:`make_env` has
 * float32 ``observation`` and ``action`` (``DoubleToFloat``),
 * ``("next", "reward")`` and ``("next", "cost")``, both float32 of shape ``[1]``,
 * ``("next", "episode_reward")`` / ``("next", "episode_cost")`` summed by ``RewardSum``,
-* ``step_count`` and truncation at ``max_episode_steps`` (``StepCounter``).
+* ``step_count`` and truncation at ``max_episode_steps`` (``StepCounter``),
+* on Safety-Gym navigation tasks, ``("next", "goal_met")`` and ``("next", "goal_terminated")``
+  (:class:`GoalTerminated`).
 
 ``python -m algd_components.envs --list`` prints the task names.
 """
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDictBase
 
-from torchrl.data import Unbounded
+from torchrl.data import Composite, Unbounded
+from torchrl.envs.gym_like import BaseInfoDictReader
 from torchrl.envs import Compose, DoubleToFloat, EnvBase, RewardSum, StepCounter, Transform, TransformedEnv
 
 from .functional import episodic_to_discounted_limit
@@ -35,6 +38,7 @@ __all__ = [
     "cost_limit_for_critic",
     "CostAsReward",
     "TruncateObservation",
+    "GoalTerminated",
 ]
 
 
@@ -156,6 +160,50 @@ class TruncateObservation(Transform):
         return observation_spec
 
 
+class GoalMetReader(BaseInfoDictReader):
+    """Reads Safety-Gymnasium's ``info["goal_met"]`` (a Python bool, present only on the step
+    that meets the goal) into a ``goal_met`` bool entry, ``False`` when absent.  TorchRL's
+    ``default_info_dict_reader`` expects numpy values and fails on the bool."""
+
+    _spec = Composite(goal_met=Unbounded((), dtype=torch.bool), shape=[])
+
+    def __call__(self, info_dict: dict, tensordict: TensorDictBase) -> TensorDictBase:
+        return tensordict.set("goal_met", torch.tensor(bool(info_dict.get("goal_met", False))))
+
+    @property
+    def info_spec(self):
+        return self._spec
+
+
+class GoalTerminated(Transform):
+    """``("next", "goal_terminated")``: ``terminated`` or'ed with Safety-Gymnasium's
+    ``info["goal_met"]`` (read into ``goal_met`` by the env's info reader).  Goal tasks
+    relocate the goal and go on, so the episode does not end; a loss that reads this key as
+    its reward's ``terminated`` (``env.goal_terminal=true``) stops bootstrapping the reward at
+    a met goal, as the released ALGD and CAL samplers do (``done = True if info["goal_met"]``)."""
+
+    def __init__(self):
+        super().__init__(in_keys=["terminated", "goal_met"], out_keys=["goal_terminated"])
+
+    def _call(self, next_tensordict: TensorDictBase) -> TensorDictBase:
+        met = next_tensordict.get("goal_met").reshape(next_tensordict.get("terminated").shape)
+        return next_tensordict.set("goal_terminated", next_tensordict.get("terminated") | met)
+
+    def _reset(self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase) -> TensorDictBase:
+        # every key of the spec at reset too (collectors preallocate from it): no goal is met at a reset
+        done = tensordict_reset.get("terminated")
+        tensordict_reset.set("goal_met", torch.zeros(done.shape[:-1], dtype=torch.bool, device=done.device))
+        return tensordict_reset.set("goal_terminated", torch.zeros_like(done))
+
+    def transform_observation_spec(self, observation_spec):
+        return observation_spec
+
+    def transform_output_spec(self, output_spec):
+        done = output_spec["full_done_spec"]["terminated"]
+        output_spec["full_observation_spec"]["goal_terminated"] = done.clone()
+        return output_spec
+
+
 def _speed_cost_env(env_id: str, **make_kwargs):
     """A gymnasium MuJoCo env whose ``step`` returns safety-gymnasium's 6-tuple with
     cost = |x velocity| (Hopper, HalfCheetah) or the planar speed (Ant, Humanoid)."""
@@ -193,6 +241,9 @@ def make_env(
     else:
         base = SafetyGymnasiumEnv(task.env_id, device=device, **render)
     transforms = [CostAsReward()]
+    if task.family == "safety_gym":  # ("next", "goal_met") from the info dict, and goal_terminated from it
+        base.set_info_dict_reader(GoalMetReader())
+        transforms.append(GoalTerminated())
     if task.obs_truncate is not None:
         transforms.append(TruncateObservation(task.obs_truncate))
     transforms += [

@@ -25,6 +25,7 @@ __all__ = [
     "vp_eps_to_score",
     "vp_score_to_eps",
     "vp_proposal",
+    "vp_score_displacement",
     "VP_PROPOSALS",
 ]
 
@@ -276,3 +277,27 @@ def vp_proposal(noisy_action: torch.Tensor, alpha_bar: torch.Tensor, kind: str =
     if kind == "code":
         return noisy_action, (1.0 - alpha_bar + 1e-8).sqrt(), torch.ones_like(alpha_bar)
     raise ValueError(f"VP proposal {kind!r} is not one of {list(VP_PROPOSALS)}")
+
+
+def vp_score_displacement(betas) -> float:
+    """``Σ_t β_t / sqrt(α_t)`` (``α_t = 1 - β_t``): the total coefficient of a perfect score in a
+    variance-preserving (DDPM) chain's mean — how far score matching alone can move a sample.
+
+    With ``ε = -sqrt(1 - ᾱ_t) φ`` (:func:`vp_score_to_eps`) the DDPM reverse mean
+    ``(x - β_t/sqrt(1-ᾱ_t) ε) / sqrt(α_t)`` is ``(x + β_t φ) / sqrt(α_t)``: step ``t`` adds
+    ``β_t/sqrt(α_t) · φ``, so a score held fixed over the chain moves a sample by this sum
+    times ``φ`` (the later steps' ``1/sqrt(α)`` factors scale each term by at most
+    ``Π_t 1/sqrt(α_t)``, about 1.03 for the default schedule).  The VE-SDE counterpart is
+    ``Σ Δσ² = σ_max²`` (1 for the released sampler).  For the released DDPM schedule, ``K = 5``
+    steps of ``β`` in ``[1e-4, 0.02]``, it is about 0.051: a policy trained by score matching
+    alone (no pathwise term) barely leaves its ``N(0, I)`` start, whatever the state — a config
+    validator can refuse such a setting, or require a pathwise term or larger β.
+
+    ``betas``: the ``β_t`` of steps ``1..K`` (a sequence or tensor, each in ``(0, 1)``).
+    """
+    b = torch.as_tensor(betas, dtype=torch.float64).reshape(-1)
+    if b.numel() == 0:
+        raise ValueError("betas must hold at least one step")
+    if not bool(((b > 0) & (b < 1)).all()):
+        raise ValueError(f"every beta must be in (0, 1), got {b.tolist()}")
+    return float((b / (1.0 - b).sqrt()).sum())

@@ -88,7 +88,7 @@ def landscape_from_run(run, state: str = "reset:0", dims=(0, 1), n: int = 101, s
     run) and h as in the run, and ``samples`` stochastic policy actions plus the deterministic one."""
     from . import algorithms
     from .policy import load_policy, read_policy_file
-    from .training.checkpoints import CHECKPOINT_FILE
+    from .training.checkpoints import CHECKPOINT_FILE, read_checkpoint
 
     blob = read_policy_file(run)
     run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
@@ -108,7 +108,7 @@ def landscape_from_run(run, state: str = "reset:0", dims=(0, 1), n: int = 101, s
     d0, d1 = (int(d) for d in dims)
     if len({d0, d1}) != 2 or not (0 <= d0 < act_dim and 0 <= d1 < act_dim):
         raise ConfigError(f"--dims={d0} {d1} is not allowed: two different action dimensions in 0..{act_dim - 1}")
-    ckpt = torch.load(run_dir / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(run_dir / CHECKPOINT_FILE)
     task = get_task(cfg.env.name)
     steps = cfg.env.max_episode_steps or task.max_episode_steps
     h = cost_limit_for_critic(task, cfg.optim.cost_gamma, steps, cfg.env.cost_limit)

@@ -30,7 +30,8 @@ class AugLagScoreTarget(LossModule):
     norm over the action dimension, averaged over the batch).
 
     The energy is ``lagrangian(Q, Q̂c, λ, h)`` evaluated on the squashed actions
-    ``actor.squash(a_i)``: ``Q`` is the clipped (min) twin critic, ``Q̂c`` the ensemble's
+    ``actor.squash(a_i)`` — or, for a VE-SDE actor with ``chain_space="action"`` (the released
+    code), on ``a_i ~ N(squash(u^τ), σ²(τ) I)`` as drawn, in action space, unclipped: ``Q`` is the clipped (min) twin critic, ``Q̂c`` the ensemble's
     estimate (``mean + k·std``), λ the dual variable's current value (not stepped here).
     Only the actor's score network receives gradients: the target is detached and the
     critics are differentiated w.r.t. the action alone.
@@ -49,6 +50,11 @@ class AugLagScoreTarget(LossModule):
             the batch (the paper) — or ``"mean"``, averaged over both (``F.mse_loss``, the
             released code): ``d_a`` times smaller, which matters only where the score term is
             mixed with another loss (``algd=code``'s pathwise energy term).
+        grad_into_chain: ``False`` (the paper's eq. (11): ``a^τ`` is a sample, the loss trains
+            ``φ_θ`` as a function) detaches ``noisy_action`` from the chain that made it;
+            ``True`` lets the loss's gradient also flow through ``a^τ`` into the chain, as the
+            released code's ``F.mse_loss(policy.score(state, a_tau, tau), phi_star)`` does
+            (``a_tau`` is not detached there).  The target is detached either way.
 
     Input keys (``set_keys`` to rename): ``observation``, ``noisy_action``,
     ``noise_sigma``, ``diffusion_step`` — what ``VESDEActor.sample_for_training`` writes.
@@ -85,6 +91,7 @@ class AugLagScoreTarget(LossModule):
         num_samples: int = 6,
         beta: float = 1.0,
         reduction: str = "sum",
+        grad_into_chain: bool = False,
     ):
         super().__init__()
         if reduction not in SCORE_REDUCTIONS:
@@ -102,6 +109,7 @@ class AugLagScoreTarget(LossModule):
         self.num_samples = int(num_samples)
         self.beta = float(beta)
         self.reduction = reduction
+        self.grad_into_chain = bool(grad_into_chain)
         # set by algd_components.compile.compile_modules: torch.compile(type(self).energy_and_grad)
         self.compiled_energy_and_grad = None
 
@@ -123,7 +131,10 @@ class AugLagScoreTarget(LossModule):
 
     def energy(self, observation: torch.Tensor, pre_action: torch.Tensor) -> torch.Tensor:
         """``lagrangian(Q, Q̂c, λ, h)`` at pre-squash actions, shape ``pre_action.shape[:-1]``."""
-        action = self.actor.policy.squash(pre_action)
+        return self.action_energy(observation, self.actor.policy.squash(pre_action))
+
+    def action_energy(self, observation: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``lagrangian(Q, Q̂c, λ, h)`` at actions as given (unclipped), shape ``action.shape[:-1]``."""
         q = self.qvalue_network.estimate(observation, action)
         qc = self.cost_network.estimate(observation, action)
         return self.lagrangian(q, qc, self.dual.value, self.cost_limit).squeeze(-1)
@@ -132,14 +143,18 @@ class AugLagScoreTarget(LossModule):
         """``φ_A`` for each element, shape of the noisy action (detached)."""
         obs = tensordict.get(self.tensor_keys.observation)
         compiled = self.compiled_energy_and_grad
-        noisy = tensordict.get(self.tensor_keys.noisy_action)
+        noisy = tensordict.get(self.tensor_keys.noisy_action).detach()
         policy = self.actor.policy
+        energy = lambda a: self.energy(obs, a)  # noqa: E731
         if hasattr(policy, "proposal"):  # a noise process with its own proposal (VP: functional.vp_proposal)
             centre, std, scale = policy.proposal(noisy, tensordict.get(self.tensor_keys.diffusion_step))
+        elif getattr(policy, "chain_space", "pre_squash") == "action":  # released: N(squash(u^τ), σ²(τ) I), unclipped
+            centre, std, scale = policy.squash(noisy), tensordict.get(self.tensor_keys.noise_sigma), None
+            energy, compiled = (lambda a: self.action_energy(obs, a)), None
         else:  # VE-SDE: N(a^τ, σ²(τ) I), eq. (11)
             centre, std, scale = noisy, tensordict.get(self.tensor_keys.noise_sigma), None
         target = F.mc_score_target(
-            lambda a: self.energy(obs, a),
+            energy,
             centre,
             std,
             self.num_samples,
@@ -158,7 +173,7 @@ class AugLagScoreTarget(LossModule):
                 f"noisy_action batch shape {tuple(noisy.shape[:-1])} does not match observation {tuple(obs.shape[:-1])}"
             )
         target = self.score_target(tensordict)
-        pred = self.actor.policy.score(obs, noisy.detach(), tensordict.get(k.diffusion_step))
+        pred = self.actor.policy.score(obs, noisy if self.grad_into_chain else noisy.detach(), tensordict.get(k.diffusion_step))
         if self.reduction == "sum":  # the squared norm over action dimensions (paper eq. (11)'s matching loss)
             loss = (pred - target).square().sum(-1).mean()
         else:  # F.mse_loss(pred, target): also averaged over action dimensions (the released code)
@@ -195,7 +210,8 @@ class CostCriticMixin:
           ``y_{c,i} = c + γ_c (1 - d) Q'_{c,i}(s', a')``, ``[*, M, 1]`` (the released ALGD and CAL
           code: keeps the members' disagreement that a ``mean + k·std`` estimate relies on);
         * ``"max"``: ``c + γ_c (1 - d) max_i Q'_{c,i}`` for every member (CAL's ``intrgt_max``,
-          its Humanoid setting).
+          its Humanoid setting); with ``cost_target_draws = M > 0`` the max is over ``M`` members
+          drawn with replacement once per update, as CAL's ``np.random.choice(E, M)`` does.
         """
         mode = getattr(self, "cost_target_mode", "mean")
         with torch.no_grad():
@@ -203,7 +219,13 @@ class CostCriticMixin:
                 members = self.cost_network.members(next_observation, next_action)
             if mode == "member":
                 return cost.unsqueeze(-2) + self.cost_gamma * not_done.unsqueeze(-2) * members
-            qc_next = members.mean(-2) if mode == "mean" else members.max(-2).values
+            if mode == "mean":
+                qc_next = members.mean(-2)
+            else:
+                draws = getattr(self, "cost_target_draws", 0)
+                if draws:  # CAL's intrgt_max: np.random.choice(E, M) members, with replacement, once per update
+                    members = members[..., torch.randint(members.shape[-2], (draws,), device=members.device), :]
+                qc_next = members.max(-2).values
             return cost + self.cost_gamma * not_done * qc_next
 
     @staticmethod
@@ -244,7 +266,8 @@ class ALGDLoss(CostCriticMixin, LossModule):
       score-matching loss of :class:`AugLagScoreTarget` (lines 18-20) plus, optionally,
       the released code's pathwise term — the energy of the policy's own action,
       back-propagated through the sampling chain with the critics frozen.
-      Paper: ``score_coef=1, energy_coef=0``; released code: ``0.1`` and ``1``.
+      Paper: ``score_coef=1, energy_coef=0``; released code: ``0.1`` and ``1``, with
+      ``score_grad_into_chain=True`` (:class:`AugLagScoreTarget`'s ``grad_into_chain``).
       ``score_loss=`` takes another score-matching module with :class:`AugLagScoreTarget`'s
       interface (e.g. a subclass with its own ``score_target``; ``examples/lagrangian_qsm.py``).
 
@@ -264,7 +287,8 @@ class ALGDLoss(CostCriticMixin, LossModule):
         action: NestedKey = "action"
         reward: NestedKey = "reward"
         cost: NestedKey = "cost"
-        terminated: NestedKey = "terminated"
+        terminated: NestedKey = "terminated"  # ends the reward's bootstrap (env.goal_terminal: "goal_terminated")
+        cost_terminated: NestedKey = "terminated"  # ends the cost critics' bootstrap
 
     default_keys = _AcceptedKeys
     tensor_keys: _AcceptedKeys
@@ -295,6 +319,7 @@ class ALGDLoss(CostCriticMixin, LossModule):
         score_reduction: str = "sum",
         cost_target: str = "mean",
         score_loss: AugLagScoreTarget | None = None,
+        score_grad_into_chain: bool = False,
     ):
         super().__init__()
         if cost_target not in COST_TARGETS:
@@ -317,7 +342,8 @@ class ALGDLoss(CostCriticMixin, LossModule):
         # a score-matching loss of your own (e.g. another score target) replaces the Monte-Carlo one;
         # it must read the same actor, critics, Lagrangian and dual variable
         self.score_loss = score_loss if score_loss is not None else AugLagScoreTarget(
-            actor, qvalue_network, cost_network, lagrangian, dual, cost_limit, num_samples, beta, score_reduction
+            actor, qvalue_network, cost_network, lagrangian, dual, cost_limit, num_samples, beta, score_reduction,
+            score_grad_into_chain,
         )
         self.cost_target_mode = cost_target
         self.cost_limit = float(cost_limit)
@@ -331,7 +357,8 @@ class ALGDLoss(CostCriticMixin, LossModule):
     @property
     def in_keys(self):
         k = self.tensor_keys
-        return [k.observation, k.action, ("next", k.observation), ("next", k.reward), ("next", k.cost), ("next", k.terminated)]
+        return [k.observation, k.action, ("next", k.observation), ("next", k.reward), ("next", k.cost), ("next", k.terminated),
+                *([("next", k.cost_terminated)] if k.cost_terminated != k.terminated else [])]
 
     @property
     def out_keys(self):
@@ -343,28 +370,31 @@ class ALGDLoss(CostCriticMixin, LossModule):
     def _cached_detached_qvalue_params(self):  # as CostCriticMixin's, for the reward critic
         return self.qvalue_network_params.detach()
 
-    def _td_targets(self, next_obs, reward, cost, not_done):
+    def _td_targets(self, next_obs, reward, cost, not_done, cost_not_done):
         policy = self.actor.policy
         with torch.no_grad():
             next_action = policy.squash(policy.sample_chain(next_obs)[0])
             with self.target_qvalue_network_params.to_module(self.qvalue_network):
                 q_next = self.qvalue_network.estimate(next_obs, next_action)
             y_q = reward + self.gamma * not_done * q_next
-        return y_q, self.cost_target(next_obs, next_action, cost, not_done)
+        return y_q, self.cost_target(next_obs, next_action, cost, cost_not_done)
 
     def forward(self, tensordict: TensorDictBase) -> TensorDict:
         k = self.tensor_keys
         obs, action = tensordict.get(k.observation), tensordict.get(k.action)
         nxt = tensordict.get("next")
         not_done = 1.0 - nxt.get(k.terminated).to(obs.dtype)
-        y_q, y_c = self._td_targets(nxt.get(k.observation), nxt.get(k.reward), nxt.get(k.cost), not_done)
+        cost_not_done = not_done if k.cost_terminated == k.terminated else 1.0 - nxt.get(k.cost_terminated).to(obs.dtype)
+        y_q, y_c = self._td_targets(nxt.get(k.observation), nxt.get(k.reward), nxt.get(k.cost), not_done, cost_not_done)
 
         q_members = self.qvalue_network.members(obs, action)
         loss_qvalue = (q_members - y_q.unsqueeze(-2)).square().sum(-2).mean()
         c_members = self.cost_network.members(obs, action)
         loss_cost = self.cost_loss(c_members, y_c)
 
-        sample = self.actor.policy.sample_for_training(obs, with_grad=self.energy_coef > 0)
+        into_chain = getattr(self.score_loss, "grad_into_chain", False)
+        sample = self.actor.policy.sample_for_training(obs, with_grad=self.energy_coef > 0 or into_chain,
+                                                       **({"detach_noisy": False} if into_chain else {}))
         score_td = TensorDict(
             {
                 "observation": obs,

@@ -1,4 +1,4 @@
-"""Plot eval return, eval cost (budget dashed) and λ against frames, mean ± std over runs.
+"""Plot eval return, eval cost (budget dashed) and λ against frames, mean ± sample std (ddof 1) over runs.
 
     python -m algd_components.plot outputs/algd/run_a outputs/algd/run_b -o curves.png
 
@@ -79,7 +79,7 @@ def evaluations(run_dir: str | Path) -> dict:
 
 
 def draw_curves(axes, runs, cost_col: str, label: str) -> None:
-    """One curve per panel — eval return, ``cost_col``, λ — for ``runs`` (``load_run`` pairs): mean ± std
+    """One curve per panel — eval return, ``cost_col``, λ — for ``runs`` (``load_run`` pairs): mean ± sample std
     over them, up to the evaluations they all have; a column none of them has (all NaN) is left out."""
     n = min(len(c["frames"]) for _, c in runs)
     frames = runs[0][1]["frames"][:n]
@@ -89,8 +89,10 @@ def draw_curves(axes, runs, cost_col: str, label: str) -> None:
             continue
         with warnings.catch_warnings():  # a frame where no run has a value yet stays a gap, not a warning
             warnings.simplefilter("ignore", RuntimeWarning)
-            mean, std = np.nanmean(values, 0), np.nanstd(values, 0)
-        ax.plot(frames, mean, label=f"{label} (n={len(runs)})")
+            # the band is the sample std over runs (ddof 1; 0 for a single run)
+            mean = np.nanmean(values, 0)
+            std = np.nanstd(values, 0, ddof=1) if len(values) > 1 else np.zeros_like(mean)
+        ax.plot(frames, mean, label=f"{label} (n={len(runs)}{', band ± sample std' if len(runs) > 1 else ''})")
         ax.fill_between(frames, mean - std, mean + std, alpha=0.2)
 
 

@@ -14,7 +14,7 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from . import algorithms
 from .config import ConfigError
-from .training.checkpoints import CHECKPOINT_FILE, POLICY_FILE, POLICY_FORMAT
+from .training.checkpoints import CHECKPOINT_FILE, CHECKPOINT_FORMAT, POLICY_FILE, POLICY_FORMAT
 
 __all__ = ["load_policy", "read_policy_file", "ActWith"]
 
@@ -56,6 +56,9 @@ def read_policy_file(source: str | Path) -> dict:
         why = ("it holds more than tensors and plain values; for a training checkpoint give its run folder"
                if zipfile.is_zipfile(path) else "not a file torch.save wrote")
         raise ConfigError(f"{str(path)!r} is not a policy file of this package ({why})") from None
+    if isinstance(blob, dict) and blob.get("format") == CHECKPOINT_FORMAT:
+        raise ConfigError(f"{str(path)!r} is not a policy file of this package (a training checkpoint: give its run "
+                          f"folder, whose {POLICY_FILE} holds the policy)")
     if not (isinstance(blob, dict) and blob.get("format") == POLICY_FORMAT):
         raise ConfigError(f"{str(path)!r} is not a policy file of this package (format {POLICY_FORMAT!r} expected)")
     return blob

@@ -59,7 +59,8 @@ def random_transitions(n: int, obs_dim: int, act_dim: int, generator: torch.Gene
     return TensorDict({
         "observation": torch.randn(n, obs_dim, **g), "action": torch.rand(n, act_dim, **g) * 2 - 1,
         "next": {"observation": torch.randn(n, obs_dim, **g), "reward": torch.randn(n, 1, **g),
-                 "cost": (torch.rand(n, 1, **g) < 0.1).float(), "terminated": torch.zeros(n, 1, dtype=torch.bool)},
+                 "cost": (torch.rand(n, 1, **g) < 0.1).float(), "terminated": torch.zeros(n, 1, dtype=torch.bool),
+                 "goal_terminated": torch.zeros(n, 1, dtype=torch.bool)},  # Safety-Gym tasks' key (env.goal_terminal)
     }, batch_size=[n])
 
 

@@ -61,9 +61,9 @@ def main(out: str = "comparisons/paper_study") -> None:
                   f"{r['wall']:.0f} |")
         if len(runs) > 1:
             m = {k: statistics.mean(r[k] for r in runs) for k in ("ret", "cost", "violation", "over", "train_cost", "lam", "reversals")}
-            s = {k: statistics.pstdev(r[k] for r in runs) for k in ("ret", "cost")}
+            s = {k: statistics.stdev(r[k] for r in runs) for k in ("ret", "cost")}
             within = sum(r["within"] for r in runs), sum(r["evals"] for r in runs)
-            print(f"| {task} | {algo} | mean ± std | | {m['ret']:.1f} ± {s['ret']:.1f} | {m['cost']:.1f} ± "
+            print(f"| {task} | {algo} | mean ± sample std | | {m['ret']:.1f} ± {s['ret']:.1f} | {m['cost']:.1f} ± "
                   f"{s['cost']:.1f} | {within[0]}/{within[1]} | {m['violation']:.1f} | {m['over']:.0%} | {m['train_cost']:.1f} | "
                   f"→ {m['lam']:.3f} | | {m['reversals']:.1f} | |")
 

@@ -47,9 +47,9 @@ def main() -> None:
                   f"{r['lam_max']:.2f} | {r['wall']:.0f} | {r['length']:.0f} |")
         if runs:
             m = {k: statistics.mean(r[k] for r in runs.values()) for k in ("ret", "cost", "mean_ret", "mean_cost", "lam", "lam_max", "length")}
-            s = {k: statistics.pstdev(r[k] for r in runs.values()) for k in ("ret", "cost")}
+            s = {k: statistics.stdev(r[k] for r in runs.values()) for k in ("ret", "cost")}
             within = sum(r["within"] for r in runs.values()), sum(r["evals"] for r in runs.values())
-            print(f"| {arm} | mean ± std | | {m['ret']:.0f} ± {s['ret']:.0f} | {m['cost']:.1f} ± {s['cost']:.1f} | "
+            print(f"| {arm} | mean ± sample std | | {m['ret']:.0f} ± {s['ret']:.0f} | {m['cost']:.1f} ± {s['cost']:.1f} | "
                   f"{m['mean_ret']:.0f} | {m['mean_cost']:.1f} | {within[0]}/{within[1]} | {m['lam']:.2f} | "
                   f"{m['lam_max']:.2f} | | {m['length']:.0f} |")
 

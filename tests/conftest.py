@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from algd_components import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,3 +45,14 @@ def benchmark_json(script: str, *args: str, timeout: int = 300) -> dict:
 def make_cfg(algo: str, overrides=()):
     """The checked config of registered algorithm ``algo`` with ``overrides``."""
     return compose_config(algo, list(overrides))
+
+
+@pytest.fixture(scope="session")
+def algd_run(tmp_path_factory):
+    """One tiny finished ALGD run on SafetyHopperVelocity-v1, shared by the tests that only read
+    it (policy file, evaluation, landscape, crafted-file checks); copy it before changing it."""
+    from algd_components import train
+
+    out = tmp_path_factory.mktemp("algd") / "run"
+    train(compose_config("algd", [*FAST, "env.name=SafetyHopperVelocity-v1"]), out)
+    return out

@@ -35,6 +35,11 @@ def score_net(policy, obs, u, step):
     return net.mlp(net.activation(net.input_layer(x)))
 
 
+def score_in(policy, u):
+    """The score network's input for chain state u: u, or the action with chain_space="action"."""
+    return policy.action_loc + policy.action_scale * torch.tanh(u) if policy.chain_space == "action" else u
+
+
 def chain(policy, obs):
     K = policy.num_steps
     noise = torch.randn((K + 1, *obs.shape[:-1], policy.action_dim))
@@ -42,7 +47,7 @@ def chain(policy, obs):
     states = [u]
     for tau in range(K, 0, -1):
         d2 = policy.sigmas[tau] ** 2 - policy.sigmas[tau - 1] ** 2
-        u = u + d2 * score_net(policy, obs, u, torch.full(obs.shape[:-1], tau)) + d2.sqrt() * noise[tau - 1]
+        u = u + d2 * score_net(policy, obs, score_in(policy, u), torch.full(obs.shape[:-1], tau)) + d2.sqrt() * noise[tau - 1]
         states.append(u)
     return states[::-1]
 
@@ -90,7 +95,9 @@ def reference_losses(loss, td):
     states = chain(policy, obs)
     B = obs.shape[0]
     step = torch.randint(1, policy.num_steps + 1, (B,))
-    noisy = torch.stack([states[int(step[b])][b] for b in range(B)]).detach()
+    noisy = torch.stack([states[int(step[b])][b] for b in range(B)])  # the chain's own a^tau
+    if not loss.score_loss.grad_into_chain:  # the paper: a sample, no gradient into the chain
+        noisy = noisy.detach()
     sigma = policy.sigmas[step].unsqueeze(-1)
     # MC score target, eq. (11), one element at a time
     eps = torch.randn((loss.score_loss.num_samples, B, policy.action_dim))
@@ -98,14 +105,17 @@ def reference_losses(loss, td):
     beta = loss.score_loss.beta
     targets = []
     for b in range(B):
-        samples = (noisy[b] + sigma[b] * eps[:, b]).requires_grad_(True)
+        action_space = policy.chain_space == "action"  # released: around squash(u^tau), critics on unclipped samples
+        centre = squash(noisy[b].detach()) if action_space else noisy[b].detach()
+        samples = (centre + sigma[b] * eps[:, b]).requires_grad_(True)
         s = obs[b].expand(samples.shape[0], -1)
-        energy = aug_lag(q_min(qd, s, squash(samples)), qc_risk(cd, s, squash(samples))).squeeze(-1)
+        acts = samples if action_space else squash(samples)
+        energy = aug_lag(q_min(qd, s, acts), qc_risk(cd, s, acts)).squeeze(-1)
         (grad,) = torch.autograd.grad(energy.sum(), samples)
         w = torch.softmax(-energy.detach() / beta, 0)
         targets.append(-(w[:, None] * grad).sum(0) / beta)
     target = torch.stack(targets)
-    pred = score_net(policy, obs, noisy, step)
+    pred = score_net(policy, obs, score_in(policy, noisy), step)
     if loss.score_loss.reduction == "mean":  # F.mse_loss, the released code
         loss_score = torch.nn.functional.mse_loss(pred, target)
     else:

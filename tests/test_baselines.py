@@ -194,7 +194,9 @@ def test_cal_recipe_runs_and_writes_standard_outputs(tmp_path):
     from algd_components.training import METRIC_COLUMNS
 
     cfg = make_cfg("cal", [*FAST_SAC, "env.name=SafetyHalfCheetahVelocity-v1", "env.cost_limit=0"])
-    assert (cfg.sac.cost_risk_coef, cfg.sac.rectification_coef, cfg.sac.dual.rule) == (0.5, 10.0, "log_adam")
+    # CAL's HalfCheetah constants, chosen from env.name (cal_task=auto): c = 1000 (FAST_SAC sets M = 2)
+    assert (cfg.sac.cal_task, cfg.sac.cost_risk_coef, cfg.sac.rectification_coef, cfg.sac.dual.rule) == \
+        ("halfcheetah", 0.5, 1000.0, "log_adam")
     state = train(cfg, tmp_path / "cal")
     assert state["frames"] == 300
     rows = list(csv.DictReader(open(tmp_path / "cal" / "metrics.csv")))

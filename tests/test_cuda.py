@@ -28,7 +28,7 @@ def test_update_on_cuda_matches_cpu_shapes_and_stays_on_device():
     batch = TensorDict({
         "observation": torch.randn(B, 5), "action": torch.rand(B, 2),
         "next": {"observation": torch.randn(B, 5), "reward": torch.randn(B, 1), "cost": torch.rand(B, 1),
-                 "terminated": torch.zeros(B, 1, dtype=torch.bool)},
+                 "terminated": torch.zeros(B, 1, dtype=torch.bool), "goal_terminated": torch.zeros(B, 1, dtype=torch.bool)},
     }, batch_size=[B]).to(dev)
     out = update_step(loss, opts, updater, batch, episode_cost=None, episode_cost_limit=10.0)
     assert all(v.device.type == "cuda" and torch.isfinite(v).all() for v in out.values())
@@ -80,11 +80,13 @@ def test_host_sync_probe_sees_item_branch_and_mask():
 def _update_batch(b: int, obs_dim: int, act_dim: int):
     from tensordict import TensorDict
 
-    return TensorDict({
+    td = TensorDict({
         "observation": torch.randn(b, obs_dim), "action": torch.rand(b, act_dim) * 2 - 1,
         "next": {"observation": torch.randn(b, obs_dim), "reward": torch.randn(b, 1),
                  "cost": (torch.rand(b, 1) < 0.3).float(), "terminated": torch.rand(b, 1) < 0.1},
     }, batch_size=[b])
+    td["next", "goal_terminated"] = td["next", "terminated"].clone()  # the default task is Safety-Gym's
+    return td
 
 
 @pytest.mark.parametrize("overrides,max_grad_norm", [

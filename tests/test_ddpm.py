@@ -84,11 +84,14 @@ def test_reverse_step_is_torchrls_ddpm_step():
 def test_algd_with_a_ddpm_actor_trains_by_config_and_loads(tmp_path):
     for preset in ("code", "paper"):
         out = tmp_path / preset
+        # algd=paper's eps variant is accepted only at a temperature within its chain's reach (test_ddpm_released)
+        extra = ["algd.beta=0.05"] if preset == "paper" else []
         state = train(compose_config("algd", [*FAST, "env.name=SafetyHopperVelocity-v1", "algd.actor=ddpm",
-                                              f"algd={preset}"]), out)
+                                              f"algd={preset}", *extra]), out)
         assert state["frames"] == 300
         rows = list(csv.DictReader(open(out / "metrics.csv")))
         assert all(math.isfinite(float(r["loss_actor"])) and math.isfinite(float(r["score_loss"])) for r in rows)
         policy = A.load_policy(out)
         assert isinstance(policy.policy, A.DDPMActor) and policy.policy.policy.proposal_kind == (
             "code" if preset == "code" else "posterior")
+        assert policy.policy.policy.variant == ("released" if preset == "code" else "eps")

@@ -13,6 +13,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from algd_components.training.checkpoints import read_checkpoint
+
 from algd_components import ConfigError, compose_config, load_policy, train
 from algd_components.cli import precheck
 from algd_components.evaluate import evaluate_run
@@ -38,7 +40,7 @@ def test_forced_nan_stops_the_run_and_the_last_good_checkpoint_loads_and_evaluat
     msg = str(err.value)
     assert "\n" not in msg and "non-finite loss_actor" in msg and "at update 101" in msg and "200 frames" in msg, msg
     assert f"{tmp_path / 'run' / 'checkpoint.pt'} (150 frames)" in msg
-    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    ckpt = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert ckpt["state"]["frames"] == 150 and frames(tmp_path / "run") == [150]
     assert all(torch.isfinite(v).all() for v in ckpt["loss"].values() if v.is_floating_point())
     assert load_policy(tmp_path / "run").info["frames"] == 150
@@ -135,7 +137,7 @@ def _check_bookkeeping(run_dir, total=1000, every=100):
     for name in ("eval_return", "lambda"):
         steps = [int(float(line.split(",")[0])) for line in (run_dir / "logs" / "algd" / "scalars" / f"{name}.csv").read_text().split()]
         assert steps == want, (name, steps)
-    assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["state"]["frames"] == total
+    assert read_checkpoint(run_dir / "checkpoint.pt")["state"]["frames"] == total
     assert torch.load(run_dir / "policy.pt", weights_only=True)["frames"] == total
     assert not [p for p in run_dir.rglob("*.tmp")]
 
@@ -178,7 +180,7 @@ def test_kills_at_random_moments_then_resume_keep_one_consistent_run(tmp_path, s
         _kill_after_progress([sys.executable, "-m", "algd_components.cli", "algo=algd", *_start(tmp_path, run)],
                              tmp_path, tmp_path / run, rng)
     ckpt = tmp_path / run / "checkpoint.pt"
-    if not ckpt.exists() or torch.load(ckpt, weights_only=False)["state"]["frames"] < 1000:
+    if not ckpt.exists() or read_checkpoint(ckpt)["state"]["frames"] < 1000:
         proc = subprocess.run([sys.executable, "-m", "algd_components.cli", "algo=algd", *_start(tmp_path, run)],
                               cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
         assert proc.returncode == 0, proc.stderr[-3000:]

@@ -4,6 +4,8 @@ import math
 import pytest
 import torch
 
+from algd_components.training.checkpoints import read_checkpoint
+
 from conftest import FAST, make_cfg
 from algd_components import train
 from algd_components.training import loop as trainer
@@ -74,6 +76,6 @@ def test_recipe_updates_run_under_the_configured_precision_and_leave_it_restored
     # evaluation and collection ran outside: the process-wide setting is back to its default
     assert torch.get_float32_matmul_precision() == "highest" and not torch.is_autocast_enabled("cpu")
     assert all(math.isfinite(v) for v in state["last_losses"].values())
-    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    ckpt = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert all(v.dtype != torch.bfloat16 for v in ckpt["loss"].values())  # parameters stay float32
 

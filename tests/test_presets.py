@@ -24,9 +24,11 @@ def parts(M=M):
 
 
 def batch():
-    return TensorDict({"observation": torch.randn(B, O), "action": torch.rand(B, ACT) * 2 - 1,
-                       "next": {"observation": torch.randn(B, O), "reward": torch.randn(B, 1), "cost": torch.rand(B, 1),
-                                "terminated": torch.tensor([[False]] * (B - 3) + [[True]] * 3)}}, batch_size=[B])
+    td = TensorDict({"observation": torch.randn(B, O), "action": torch.rand(B, ACT) * 2 - 1,
+                     "next": {"observation": torch.randn(B, O), "reward": torch.randn(B, 1), "cost": torch.rand(B, 1),
+                              "terminated": torch.tensor([[False]] * (B - 3) + [[True]] * 3)}}, batch_size=[B])
+    td["next", "goal_terminated"] = td["next", "terminated"].clone()  # the default task is Safety-Gym's
+    return td
 
 
 def test_mean_score_reduction_is_f_mse_loss_and_sum_is_the_squared_norm():

@@ -7,15 +7,17 @@ import algd_components as A
 from reference_algd import reference_losses
 
 
-def build(energy_coef, score_coef, M=3, N=4, score_reduction="sum", cost_target="mean"):
+def build(energy_coef, score_coef, M=3, N=4, score_reduction="sum", cost_target="mean", into_chain=False,
+          chain_space="pre_squash"):
     torch.manual_seed(0)
     o, a = 5, 2
-    actor = A.VESDEActor(o, a, action_low=-1.0, action_high=torch.tensor([1.0, 2.0]), num_cells=(16, 16))
+    actor = A.VESDEActor(o, a, action_low=-1.0, action_high=torch.tensor([1.0, 2.0]), num_cells=(16, 16),
+                         chain_space=chain_space)
     q = A.TwinQValue(o, a, num_cells=(16, 16))
     c = A.EnsembleCostValue(o, a, num_members=M, num_cells=(16, 16), risk_coef=1.0)
     loss = A.ALGDLoss(actor, q, c, A.AugmentedLagrangian(rho=1.5), A.DualVariable(init_value=0.4), cost_limit=0.2,
                       num_samples=N, energy_coef=energy_coef, score_coef=score_coef, score_reduction=score_reduction,
-                      cost_target=cost_target)
+                      cost_target=cost_target, score_grad_into_chain=into_chain)
     B = 8
     td = TensorDict({
         "observation": torch.randn(B, o), "action": torch.rand(B, a),
@@ -33,11 +35,15 @@ def grads(module):
     return {n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p)) for n, p in module.named_parameters()}
 
 
-@pytest.mark.parametrize("energy_coef, score_coef, score_reduction, cost_target",
-                         [(1.0, 0.1, "mean", "member"), (0.0, 1.0, "sum", "mean"), (1.0, 0.1, "sum", "mean")],
-                         ids=["algd=code", "algd=paper", "code-coefficients-paper-reductions"])
-def test_optimised_update_matches_reference(energy_coef, score_coef, score_reduction, cost_target):
-    loss, td = build(energy_coef, score_coef, score_reduction=score_reduction, cost_target=cost_target)
+@pytest.mark.parametrize("energy_coef, score_coef, score_reduction, cost_target, into_chain, space",
+                         [(1.0, 0.1, "mean", "member", True, "pre_squash"), (0.0, 1.0, "sum", "mean", False, "pre_squash"),
+                          (1.0, 0.1, "sum", "mean", False, "pre_squash"), (0.0, 1.0, "sum", "mean", True, "pre_squash"),
+                          (1.0, 0.1, "mean", "member", True, "action"), (0.0, 1.0, "sum", "mean", False, "action")],
+                         ids=["algd=code", "algd=paper", "code-coefficients-paper-reductions", "paper-score-into-chain",
+                              "algd=code-action-space", "algd=paper-action-space"])
+def test_optimised_update_matches_reference(energy_coef, score_coef, score_reduction, cost_target, into_chain, space):
+    loss, td = build(energy_coef, score_coef, score_reduction=score_reduction, cost_target=cost_target,
+                     into_chain=into_chain, chain_space=space)
     torch.manual_seed(123)
     fast = loss(td)
     total = fast["loss_qvalue"] + fast["loss_cost"] + fast["loss_actor"]

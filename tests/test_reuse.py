@@ -29,13 +29,6 @@ def test_a_method_built_outside_the_package_trains_on_a_real_task(tmp_path):
     assert torch.load(tmp_path / "run" / "policy.pt", weights_only=True)["algo"] == "lqsm"
 
 
-@pytest.fixture(scope="module")
-def algd_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("land") / "run"
-    train(compose_config("algd", [*FAST, "env.name=SafetyHopperVelocity-v1"]), out)
-    return out
-
-
 def test_landscape_of_a_trained_run_and_the_synthetic_example(algd_run, tmp_path):
     for state in ("reset:3", "buffer:10", ",".join(["0.1"] * 11)):
         out = tmp_path / f"{state[:6]}.png"

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 import torch
+
+from algd_components.training.checkpoints import read_checkpoint
 import yaml
 
 from algd_components import ConfigError, compose_config, load_policy, train
@@ -47,7 +49,7 @@ def test_compare_stack_seeds_writes_single_seed_folders_that_compare_and_plot_re
             cfg = yaml.safe_load((run / "config.yaml").read_text())
             assert (cfg["env"]["seed"], cfg["env"]["num_seeds"]) == (seed, 1)  # reads as a single-seed run
             assert [int(r["frames"]) for r in _rows(run)] == [50, 100]
-            ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
+            ckpt = read_checkpoint(run / "checkpoint.pt")
             assert ckpt["state"]["frames"] == 100 and ckpt["state"]["updates"] == 100  # as one run: from the 50th frame on
             # its env was seeded as its own run seeds it: the first stored observation is that reset's
             first = ckpt["replay_buffer"]["data"][0]["observation"]
@@ -170,7 +172,7 @@ def test_stacked_divergence_stops_every_seed_in_one_line_with_good_checkpoints(t
     msg = str(err.value)
     assert "\n" not in msg and "seeds [0, 1]" in msg and "non-finite loss_actor" in msg and "at update 101" in msg, msg
     for s in (0, 1):
-        ckpt = torch.load(tmp_path / f"seed{s}" / "checkpoint.pt", weights_only=False)
+        ckpt = read_checkpoint(tmp_path / f"seed{s}" / "checkpoint.pt")
         assert ckpt["state"]["frames"] == 150
         assert all(torch.isfinite(v).all() for v in ckpt["loss"].values() if v.is_floating_point())
         assert [int(r["frames"]) for r in _rows(tmp_path / f"seed{s}")] == [150]

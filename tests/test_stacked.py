@@ -51,7 +51,7 @@ def _batch(seed):
         "next": {"observation": torch.randn(B, OBS, generator=g), "reward": torch.randn(B, 1, generator=g),
                  "cost": (torch.rand(B, 1, generator=g) < 0.3).float(),
                  "terminated": torch.rand(B, 1, generator=g) < 0.1, "done": torch.zeros(B, 1, dtype=torch.bool)},
-    }, [B])
+    }, [B]).update({("next", "goal_terminated"): torch.zeros(B, 1, dtype=torch.bool)})
 
 
 def _stacked(algo, overrides, randomness="same", adam_eps=None):

@@ -6,18 +6,13 @@ import sys
 
 import pytest
 import torch
+
+from algd_components.training.checkpoints import read_checkpoint
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from algd_components import ConfigError, algorithms, compose_config, load_policy, train
 from algd_components.envs import make_env
 from conftest import FAST, FAST_SAC, ROOT
-
-
-@pytest.fixture(scope="module")
-def algd_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("algd") / "run"
-    train(compose_config("algd", [*FAST, "env.name=SafetyHopperVelocity-v1"]), out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +65,7 @@ def test_policy_file_is_small_weights_only_and_acts_like_the_trained_actor(algd_
     b = env.rollout(30, policy)["action"]
     assert torch.equal(a, b)  # deterministic by default: same states, same actions
     # the same weights as the checkpoint's actor
-    ckpt = torch.load(algd_run / "checkpoint.pt", weights_only=False)
+    ckpt = read_checkpoint(algd_run / "checkpoint.pt")
     for k, v in policy.policy.state_dict().items():
         assert torch.equal(v, ckpt["loss"][f"actor.{k}"]), k
     stochastic = load_policy(algd_run / "checkpoint.pt", deterministic=False)  # the checkpoint's path works too
@@ -96,7 +91,7 @@ def test_bad_policy_sources_are_one_line(algd_run, tmp_path):
     cases.append((junk, "is not a policy file of this package"))
     ckpt_copy = tmp_path / "copy.pt"
     ckpt_copy.write_bytes((algd_run / "checkpoint.pt").read_bytes())
-    cases.append((ckpt_copy, "for a training checkpoint give its run folder"))  # not weights_only
+    cases.append((ckpt_copy, "a training checkpoint: give its run folder"))
     other = tmp_path / "other.pt"
     torch.save({"format": "something else"}, other)
     cases.append((other, "is not a policy file of this package"))
@@ -154,7 +149,7 @@ def test_resume_of_another_algorithms_checkpoint_is_one_line(sac_run, tmp_path):
     assert proc.returncode == 2 and "algo='sac_lag'" in proc.stderr and proc.stderr.strip().count("\n") == 0
     junk = tmp_path / "junk.pt"
     torch.save({"hello": 1}, junk)
-    with pytest.raises(ConfigError, match="not a training checkpoint of this package"):
+    with pytest.raises(ConfigError, match="not a training checkpoint of this version"):
         train(compose_config("algd", [*FAST, f"resume={junk}"]), tmp_path)
 
 

@@ -13,15 +13,15 @@ from typing import List, Optional
 import torch
 from omegaconf import DictConfig
 
-from ..actor import DDPMActor, VESDEActor
-from ..functional import VP_PROPOSALS
+from ..actor import CHAIN_SPACES, DDPM_VARIANTS, DDPMActor, VESDEActor
+from ..functional import VP_PROPOSALS, vp_score_displacement
 from ..compile import compile_modules
 from ..config import NetworkConfig, TrainConfig, checked, require, DualConfig
 from ..critics import EnsembleCostValue, TwinQValue
 from ..objectives import COST_TARGETS, SCORE_REDUCTIONS, ALGDLoss
 from ..updates import ForeachSoftUpdate, GraphedUpdate
 from .base import Algorithm
-from .common import (check_cost_weight_decay, check_dual, check_memory, check_replay_buffer, cost_weight_decay, make_dual,
+from .common import (goal_terminal_keys, check_cost_weight_decay, check_dual, check_memory, check_replay_buffer, cost_weight_decay, make_dual,
                      make_lagrangian, pick_device, released_init_)
 
 __all__ = ["ALGDConfig", "ALGDNetworkConfig", "CompileConfig", "ALGDTrainConfig", "validate", "make_policy", "build"]
@@ -40,10 +40,16 @@ class ALGDConfig:
     ddpm_beta_end: float = checked(0.02, gt=0, lt=1)
     vp_proposal: str = checked("posterior", choices=VP_PROPOSALS,
                                note="actor=ddpm's Monte-Carlo proposal: posterior (derived) or code (released)")
+    # actor=ddpm's network and sampler: eps (one eps network, phi = -eps/sqrt(1-alphabar)) or released (the
+    # authors' DDPM.py: trunk + eps and score heads, guidance 0.05 phi/|phi| per step, posterior-variance noise)
+    ddpm_variant: str = checked("eps", choices=DDPM_VARIANTS)
 
     diffusion_steps: int = checked(5, ge=1, note="K")
     sigma_min: float = checked(0.01, gt=0)
     sigma_max: float = checked(1.0, gt=0)
+    # what the VE-SDE score network sees and where its Monte-Carlo target is taken: pre_squash (the chain's own
+    # variable, energy of tanh(u)) or action (the released code: squashed input, action-space target, unclipped)
+    chain_space: str = checked("pre_squash", choices=CHAIN_SPACES)
     mc_samples: int = checked(6, ge=1, note="N")
     ensemble_size: int = checked(6, ge=1, note="M")
     beta: float = checked(1.0, gt=0)
@@ -52,6 +58,8 @@ class ALGDConfig:
     cost_risk_coef: float = checked(0.0, ge=0, note="k in mean + k * std")
     score_reduction: str = checked("sum", choices=SCORE_REDUCTIONS, note="sum: the paper; mean: F.mse_loss, the code")
     cost_target: str = checked("mean", choices=COST_TARGETS, note="mean: ensemble mean; member: each its own target")
+    # the score loss's gradient also flows through a^tau into the chain (the released code); false: a^tau detached
+    score_grad_into_chain: bool = False
     dual: DualConfig = field(default_factory=DualConfig)
 
 
@@ -83,6 +91,19 @@ def validate(cfg: DictConfig) -> None:
             f"a number >= algd.ddpm_beta_start ({a.ddpm_beta_start})")
     require(a.score_coef > 0 or a.energy_coef > 0, "algd.score_coef", a.score_coef,
             "> 0 when algd.energy_coef is 0 (the actor must have a loss)")
+    require(a.chain_space == "pre_squash" or a.actor == "vesde", "algd.chain_space", a.chain_space,
+            "'pre_squash' with algd.actor=ddpm (the action-space chain is the VE-SDE actor's)")
+    require(a.chain_space == "pre_squash" or not cfg.compile.compile, "algd.chain_space", a.chain_space,
+            "'pre_squash' with compile.compile=true (the compiled pass is the pre-squash energy)")
+    if a.actor == "ddpm" and a.ddpm_variant == "eps":  # the bandit test in tests/test_ddpm_released.py
+        reach = vp_score_displacement(torch.linspace(a.ddpm_beta_start, a.ddpm_beta_end, a.diffusion_steps).tolist())
+        require(a.energy_coef == 0, "algd.ddpm_variant", a.ddpm_variant,
+                "'released' with algd.energy_coef > 0: the eps variant's score, -eps/sqrt(1-alphabar_t), weighs eps "
+                "errors by up to 1/(1-alphabar_1) and pins eps against the pathwise term (docs/components.md, DDPM)")
+        require(a.beta <= reach, "algd.beta", a.beta,
+                f"<= {reach:.4g} with algd.actor=ddpm algd.ddpm_variant=eps: its chain moves a sample by only "
+                f"sum_t beta_t/sqrt(alpha_t) = {reach:.4g} times the score -grad L_A/beta, so at a larger beta the "
+                "policy barely depends on the state (or use algd.ddpm_variant=released)")
     check_dual(cfg, a.dual, "algd.dual")
     check_cost_weight_decay(cfg)
     check_replay_buffer(cfg)
@@ -118,10 +139,11 @@ def make_policy(cfg: DictConfig, obs_dim: int, action_spec) -> VESDEActor | DDPM
     if a.get("actor", "vesde") == "ddpm":  # .get: policy files written before the key existed
         return DDPMActor(obs_dim, action_spec.shape[-1], action_spec=action_spec, num_steps=a.diffusion_steps,
                          beta_start=a.ddpm_beta_start, beta_end=a.ddpm_beta_end, num_cells=list(n.actor_hidden),
-                         proposal=a.vp_proposal)
+                         proposal=a.vp_proposal, variant=a.get("ddpm_variant", "eps"), time_embed_dim=n.time_embed_dim)
     return VESDEActor(
         obs_dim, action_spec.shape[-1], action_spec=action_spec, num_steps=a.diffusion_steps,
         sigma_min=a.sigma_min, sigma_max=a.sigma_max, num_cells=list(n.actor_hidden), time_embed_dim=n.time_embed_dim,
+        chain_space=a.get("chain_space", "pre_squash"),  # .get: policy files written before the key existed
     )
 
 
@@ -146,6 +168,7 @@ def make_loss(cfg: DictConfig, actor, qvalue, cost, h: float, device):
         num_samples=a.mc_samples, beta=float(a.beta), gamma=cfg.optim.gamma, cost_gamma=cfg.optim.cost_gamma,
         score_coef=float(a.score_coef), energy_coef=float(a.energy_coef), dual_source=a.dual.source,
         score_reduction=a.score_reduction, cost_target=a.cost_target,
+        score_grad_into_chain=bool(a.get("score_grad_into_chain", False)),
     )
     return loss, ForeachSoftUpdate(loss, eps=cfg.optim.target_update_polyak, interval=cfg.optim.target_update_interval)
 
@@ -164,6 +187,7 @@ def make_optimizers(cfg: DictConfig, actor, qvalue, cost) -> dict[str, torch.opt
 def build(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> Algorithm:
     actor, qvalue, cost = make_modules(cfg, obs_dim, action_spec, device)
     loss, target_updater = make_loss(cfg, actor, qvalue, cost, h, device)
+    goal_terminal_keys(cfg, loss)
     if cfg.compile.compile:
         compile_modules(loss, mode=cfg.compile.mode)
     optimizers = make_optimizers(cfg, actor, qvalue, cost)

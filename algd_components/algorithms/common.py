@@ -10,7 +10,7 @@ from ..envs import get_task
 from ..lagrangians import Lagrangian
 from ..lagrangians import make_lagrangian as _make_lagrangian
 
-__all__ = ["make_lagrangian", "make_dual", "pick_device", "validate_common", "check_dual", "check_cost_weight_decay",
+__all__ = ["goal_terminal_keys", "make_lagrangian", "make_dual", "pick_device", "validate_common", "check_dual", "check_cost_weight_decay",
            "check_replay_buffer", "check_memory", "available_memory_bytes", "cost_weight_decay", "released_init_"]
 
 
@@ -26,6 +26,17 @@ def make_lagrangian(cfg: DictConfig) -> Lagrangian:
 def make_dual(node: DictConfig, device) -> DualVariable:
     """A :class:`DualVariable` from a ``DualConfig`` node."""
     return DualVariable(init_value=float(node.init), rule=node.rule, lr=float(node.lr)).to(device)
+
+
+def goal_terminal_keys(cfg: DictConfig, loss) -> None:
+    """``env.goal_terminal`` on a Safety-Gym navigation task: the loss's reward stops
+    bootstrapping at a met goal (``("next", "goal_terminated")``, :class:`~algd_components.envs.GoalTerminated`)
+    while its cost critics keep ``terminated`` — the released ALGD and CAL code cut only the
+    reward's mask there (their cost mask is all ones on Safety-Gym)."""
+    from ..envs import get_task
+
+    if cfg.env.get("goal_terminal", False) and get_task(cfg.env.name).family == "safety_gym":
+        loss.set_keys(terminated="goal_terminated", cost_terminated="terminated")
 
 
 def pick_device(name: str | None) -> torch.device:
@@ -65,6 +76,12 @@ def validate_common(cfg: DictConfig) -> None:
         require(cfg.resume in (None, "auto"), "resume", cfg.resume,
                 f"null or 'auto' {why}: each seed's folder resumes its own checkpoint (resume one seed alone "
                 "with resume=RUN/seed<N>)")
+    o = cfg.optim
+    if o.get("update_cap", 0):  # the released per-step rule runs round(utd_ratio) updates after a step
+        require(float(o.utd_ratio).is_integer(), "optim.utd_ratio", o.utd_ratio,
+                f"a whole number with optim.update_cap={o.update_cap:g} (the updates after each env step)")
+    require(cfg.replay_buffer.get("min_size", 0) < cfg.replay_buffer.size, "replay_buffer.min_size",
+            cfg.replay_buffer.get("min_size", 0), f"an integer below replay_buffer.size ({cfg.replay_buffer.size})")
     require(c.init_random_frames % c.frames_per_batch == 0, "collector.init_random_frames", c.init_random_frames,
             f"a multiple of collector.frames_per_batch ({c.frames_per_batch}): the collector rounds it up otherwise")
     if cfg.logger.video_every:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import List
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tensordict.nn import NormalParamExtractor, TensorDictModule
 from torchrl.data import Bounded
 from torchrl.modules import MLP, ProbabilisticActor, TanhNormal, ValueOperator
@@ -23,10 +23,13 @@ from ..config import DualConfig, TrainConfig, checked, require
 from ..critics import EnsembleCostValue
 from ..updates import ForeachSoftUpdate
 from .base import Algorithm
-from .common import (check_cost_weight_decay, check_dual, check_replay_buffer, cost_weight_decay, make_dual, make_lagrangian,
+from .common import (goal_terminal_keys, check_cost_weight_decay, check_dual, check_replay_buffer, cost_weight_decay, make_dual, make_lagrangian,
                      released_init_)
 
-__all__ = ["SACConfig", "SACTrainConfig", "validate", "validate_cal", "make_policy", "build", "action_bounds",
+ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
+CAL_TASKS = ("safety_gym", "mujoco", "ant", "halfcheetah", "humanoid")
+
+__all__ = ["SACConfig", "cal_task_for", "SACTrainConfig", "validate", "validate_cal", "make_policy", "build", "action_bounds",
            "tanh_normal_actor"]
 
 
@@ -39,12 +42,53 @@ class SACConfig:
     alpha_init: float = checked(1.0, gt=0)
     cost_target: str = checked("mean", choices=COST_TARGETS, note="mean: ensemble mean; member: each its own; max")
     loss_function: str = checked("smooth_l1", choices=("smooth_l1", "l2"), note="the reward critics' TD loss")
+    cost_target_draws: int = checked(0, ge=0, note="cost_target=max over this many members drawn with replacement; 0: all")
+    # the actor's and reward critics' hidden activation: ReLU as TorchRL's SAC recipe and CAL's code (TorchRL's
+    # MLP defaults to Tanh)
+    activation: str = checked("relu", choices=tuple(ACTIVATIONS))
+    # CAL's per-task constants the sac.* values above came from (cal.yaml's cal_task group); "" for SAC-Lag
+    cal_task: str = checked("", choices=("", *CAL_TASKS))
     dual: DualConfig = field(default_factory=DualConfig)
 
 
 @dataclass
 class SACTrainConfig(TrainConfig):
     sac: SACConfig = field(default_factory=SACConfig)
+
+
+def cal_task_for(env_name: str) -> str:
+    """CAL's per-task constants for a task (its README, "Algorithmic configurations"): Safety-Gym
+    navigation tasks ``safety_gym``; MuJoCo tasks by robot (``ant``, ``halfcheetah``,
+    ``humanoid``), other robots ``mujoco``."""
+    from ..envs import get_task
+
+    task = get_task(env_name)
+    if task.family == "safety_gym":
+        return "safety_gym"
+    for robot in ("ant", "halfcheetah", "humanoid"):
+        if task.name.lower().startswith((robot, f"safety{robot}")):
+            return robot
+    return "mujoco"
+
+
+def _cal_task_value(key: str, env_name: str):
+    """``${cal_task:KEY,${env.name}}`` (conf/cal_task/auto.yaml): KEY of the preset
+    :func:`cal_task_for` picks, read from that preset's YAML (the one place the values live);
+    ``KEY=name`` gives the preset's name."""
+    from importlib.resources import files
+
+    from omegaconf import OmegaConf
+
+    try:
+        name = cal_task_for(env_name)
+    except ValueError:  # an unknown task: its own check names it; the constants are moot
+        name = "safety_gym"
+    if key == "name":
+        return name
+    return OmegaConf.load(files("algd_components.conf").joinpath("cal_task", f"{name}.yaml").open())[key]
+
+
+OmegaConf.register_new_resolver("cal_task", _cal_task_value, replace=True)
 
 
 def validate(cfg: DictConfig) -> None:
@@ -82,7 +126,8 @@ def tanh_normal_actor(net, bounds: Bounded, **kwargs) -> ProbabilisticActor:
 def make_policy(cfg: DictConfig, obs_dim: int, action_spec) -> ProbabilisticActor:
     act_dim = action_spec.shape[-1]
     net = torch.nn.Sequential(
-        MLP(in_features=obs_dim, out_features=2 * act_dim, num_cells=list(cfg.sac.actor_hidden)),
+        MLP(in_features=obs_dim, out_features=2 * act_dim, num_cells=list(cfg.sac.actor_hidden),
+            activation_class=ACTIVATIONS[cfg.sac.get("activation", "tanh")]),  # .get: policy files from before the key
         NormalParamExtractor(),
     )
     return tanh_normal_actor(net, action_bounds(action_spec, act_dim))
@@ -93,7 +138,8 @@ def build(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> Algor
     s, o = cfg.sac, cfg.optim
     actor = make_policy(cfg, obs_dim, action_spec).to(device)
     qvalue = ValueOperator(
-        MLP(in_features=obs_dim + act_dim, out_features=1, num_cells=list(cfg.network.critic_hidden)),
+        MLP(in_features=obs_dim + act_dim, out_features=1, num_cells=list(cfg.network.critic_hidden),
+            activation_class=ACTIVATIONS[s.activation]),
         in_keys=["observation", "action"],
     ).to(device)
     cost = EnsembleCostValue(obs_dim, act_dim, num_members=s.ensemble_size, num_cells=list(cfg.network.critic_hidden),
@@ -103,7 +149,7 @@ def build(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> Algor
         released_init_(actor, cost_ensemble=cost)
     loss = SACLagLoss(actor, qvalue, cost, make_lagrangian(cfg), make_dual(s.dual, device), h, cost_gamma=o.cost_gamma,
                       dual_source=s.dual.source, rectification_coef=float(s.rectification_coef),
-                      cost_target=s.cost_target, alpha_init=float(s.alpha_init), loss_function=s.loss_function)
+                      cost_target=s.cost_target, cost_target_draws=s.cost_target_draws, alpha_init=float(s.alpha_init), loss_function=s.loss_function)
     if released:  # SACLoss holds the twin critics as stacked parameters: initialise those, then their targets
         with torch.no_grad():
             for p in loss.qvalue_network_params.values(True, True):
@@ -114,6 +160,7 @@ def build(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> Algor
                     p.zero_()
             loss.target_qvalue_network_params.update_(loss.qvalue_network_params.detach())
     loss.make_value_estimator(gamma=o.gamma)
+    goal_terminal_keys(cfg, loss)
     optimizers = {
         "actor": torch.optim.Adam(loss.actor_network_params.values(True, True), lr=o.lr),
         "qvalue": torch.optim.Adam(loss.qvalue_network_params.values(True, True), lr=o.lr),

@@ -24,6 +24,7 @@ __all__ = [
     "rng_state",
     "set_rng_state",
     "resolve_checkpoint",
+    "read_checkpoint",
     "save_checkpoint",
     "restore_checkpoint",
     "save_policy",
@@ -32,6 +33,9 @@ __all__ = [
 CHECKPOINT_FILE = "checkpoint.pt"
 POLICY_FILE = "policy.pt"
 POLICY_FORMAT = "algd-components/policy/1"
+# tensors and plain data only, read with weights_only=True; format 1 (no "format" key, before
+# 2026-12-03) pickled a TensorDict and numpy's RNG state and is refused, not unpickled
+CHECKPOINT_FORMAT = "algd-components/checkpoint/2"
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
@@ -63,7 +67,12 @@ def atomic_save_text(text: str, path: str | Path) -> None:
 
 
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """torch's, numpy's and Python's RNG states as tensors, numbers and tuples (what
+    ``torch.load(..., weights_only=True)`` reads back)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                   "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+    state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -71,8 +80,10 @@ def rng_state() -> dict:
 
 def set_rng_state(state: Mapping) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -89,10 +100,41 @@ def resolve_checkpoint(resume: str) -> Path:
 
 
 def _replay_buffer_contents(replay_buffer) -> dict:
-    """The filled part of the buffer and the write cursor (the storage's state_dict would
-    hold all ``replay_buffer.size`` preallocated rows)."""
+    """The filled part of the buffer, as nested plain dicts of tensors, its length and the write
+    cursor (the storage's state_dict would hold all ``replay_buffer.size`` preallocated rows)."""
     n = len(replay_buffer)
-    return {"data": replay_buffer.storage[:n].clone() if n else None, "cursor": replay_buffer._writer._cursor}
+    return {"data": replay_buffer.storage[:n].clone().to_dict() if n else None, "rows": n,
+            "cursor": int(replay_buffer._writer._cursor)}
+
+
+def read_checkpoint(path: str | Path, lazy: bool = False) -> dict:
+    """``checkpoint.pt`` read with ``torch.load(..., weights_only=True)`` — tensors and plain data
+    only, so a crafted file cannot run code — and checked to be one of ours; the replay buffer's
+    rows come back as a ``TensorDict``.  ``lazy``: memory-map the tensors.  Anything else is a
+    one-line :class:`ConfigError`."""
+    from tensordict import TensorDict
+
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=lazy)
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            raise ConfigError(f"{path} holds Python objects beyond tensors and plain data; they were not loaded (reading "
+                              "them could run code). Checkpoints written before 2026-12-03 are refused this way: "
+                              "start a new run") from None
+        raise ConfigError(f"{path} is not a readable checkpoint ({type(err).__name__}: {first[:200]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path} is not a training checkpoint of this version (no format {CHECKPOINT_FORMAT!r})")
+    missing = [k for k in ("config", "state", "loss", "optimizers") if k not in ckpt]
+    if missing:
+        raise ConfigError(f"{path} is not a training checkpoint of this package (no {missing})")
+    if not isinstance(ckpt["config"], dict) or not isinstance(ckpt["state"], dict):
+        raise ConfigError(f"{path}: its config and state are not mappings; not a checkpoint of this package")
+    contents = ckpt.get("replay_buffer")
+    if contents and contents.get("data") is not None:
+        contents["data"] = TensorDict(contents["data"], batch_size=[contents["rows"]])
+    return ckpt
 
 
 def _load_replay_buffer_contents(replay_buffer, contents: dict) -> None:
@@ -106,6 +148,7 @@ def save_checkpoint(run_dir: Path, cfg: DictConfig, loss, optimizers, replay_buf
     """``checkpoint.pt``: config, loss (networks, targets, λ), optimisers, episode tracker,
     counters, RNG states and (``checkpoint.replay_buffer``) the replay buffer's contents."""
     blob = {
+        "format": CHECKPOINT_FORMAT,
         "config": OmegaConf.to_container(cfg, resolve=True),
         "loss": loss.state_dict(),
         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},

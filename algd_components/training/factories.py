@@ -52,7 +52,8 @@ def make_collector(cfg: DictConfig, env, actor, device, frames_done: int, env_fa
     kwargs = dict(
         frames_per_batch=c.frames_per_batch,
         total_frames=c.total_frames - frames_done,
-        init_random_frames=max(0, c.init_random_frames - frames_done),
+        # warmup_actor=policy: the policy acts from the first frame (updates still wait for init_random_frames)
+        init_random_frames=max(0, c.init_random_frames - frames_done) if c.get("warmup_actor", "uniform") == "uniform" else 0,
         policy_device=device,
         env_device="cpu",
         storing_device=device,

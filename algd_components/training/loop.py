@@ -3,7 +3,8 @@
 :func:`train` builds what the config names — envs, the algorithm (through the registry),
 TorchRL ``Collector``, replay buffer — then collects, learns, evaluates and checkpoints
 until ``collector.total_frames``.  Off-policy algorithms store every batch in the replay
-buffer and do ``utd_ratio`` updates per frame; on-policy ones set ``Algorithm.learn``.
+buffer and do the updates :class:`~algd_components.training.schedule.UpdateSchedule` gives each
+batch; on-policy ones set ``Algorithm.learn``.
 """
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ from .. import algorithms
 from ..allocator import retain_freed_memory
 from ..config import ConfigError, compose_config, flatten, require
 from ..precision import float32_matmul_precision, update_autocast
-from .checkpoints import (CHECKPOINT_FILE, POLICY_FILE, atomic_save_text, resolve_checkpoint, restore_checkpoint, save_checkpoint,
+from .checkpoints import (CHECKPOINT_FILE, POLICY_FILE, atomic_save_text, read_checkpoint, resolve_checkpoint, restore_checkpoint, save_checkpoint,
                           save_policy)
 from ..envs import make_env
 from .factories import make_collector, make_envs, make_replay_buffer, train_env_factory
+from .schedule import UpdateSchedule
 from .metrics import (EPISODE_COLUMNS, LOSS_COLUMNS, EpisodeTracker, MetricsCSV, evaluate, log_hparams, log_scalars,
                       make_logger, record_video)
 from ..updates import NonFiniteError, NonFiniteGuard, update_step
@@ -42,6 +44,7 @@ class RunState:
     updates: int = 0
     wall_time_s: float = 0.0
     last_losses: dict = field(default_factory=dict)  # the last update's scalar outputs
+    epoch_updates: int = 0  # the released schedule's updates in the current epoch (training/schedule.py)
 
 
 @dataclass
@@ -96,13 +99,9 @@ def _load_checkpoint(resume: str, lazy: bool = False) -> tuple[dict, Path]:
     tensors (a check that reads only the config and counters need not read the replay buffer)."""
     path = resolve_checkpoint(resume)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=lazy)
-    except Exception as err:
-        raise ConfigError(f"resume={resume!r}: {path} is not a readable checkpoint ({type(err).__name__}: {err})") from None
-    missing = [k for k in ("config", "state", "loss", "optimizers") if not (isinstance(ckpt, dict) and k in ckpt)]
-    if missing:
-        raise ConfigError(f"resume={resume!r}: {path} is not a training checkpoint of this package (no {missing})")
-    return ckpt, path
+        return read_checkpoint(path, lazy), path
+    except ConfigError as err:
+        raise ConfigError(f"resume={resume!r}: {err}") from None
 
 
 RUN_FILES = (CHECKPOINT_FILE, POLICY_FILE, "metrics.csv", "episodes.csv", "config.yaml", "config_resumed.yaml")
@@ -208,6 +207,25 @@ def setup_process(cfg: DictConfig) -> None:
         os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede MuJoCo's first import
 
 
+def schedule_text(cfg: DictConfig) -> str:
+    """The update schedule in words (``training/schedule.py``)."""
+    c, o = cfg.collector, cfg.optim
+    if o.get("update_cap", 0):
+        return (f"released schedule: {round(o.utd_ratio)} updates after every env step (cap {o.update_cap:g} x steps "
+                f"in the first epoch), after {c.init_random_frames} warm-up frames")
+    every = "every env step" if c.frames_per_batch == 1 else f"every {c.frames_per_batch} frames"
+    return f"{o.utd_ratio:g} updates per frame, run after {every}"
+
+
+def startup_line(cfg: DictConfig, run_dir: Path, task: str, device, state_frames: int = 0) -> str:
+    """One line saying where the run goes and what it is: folder, algorithm (and CAL's
+    per-task preset), task, update schedule, device and threads."""
+    algo = cfg.algo + (f" (cal_task={cfg.sac.cal_task})" if cfg.get("sac", {}).get("cal_task") else "")
+    start = f"resuming at {state_frames} frames" if state_frames else "new run"
+    return (f"{algo} on {task}, {start} in {run_dir}: {'on-policy' if cfg.get('ppo') else schedule_text(cfg)}; "
+            f"{device}, {torch.get_num_threads()} threads")
+
+
 def episode_cost_limit(cfg: DictConfig, task) -> float:
     """The episodic cost limit: ``env.cost_limit``, else the task's."""
     return cfg.env.cost_limit if cfg.env.cost_limit is not None else task.cost_limit
@@ -296,6 +314,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     device = algorithms.common.pick_device(cfg.network.device)
     torch.manual_seed(cfg.env.seed)
     train_env, eval_env, task, max_steps, h = make_envs(cfg)
+    print(startup_line(cfg, run_dir, task.name, device, state_frames=ckpt["state"]["frames"] if ckpt else 0), flush=True)
     obs_dim, action_spec = train_env.observation_spec["observation"].shape[-1], train_env.action_spec
     algo = spec.build(cfg, obs_dim, action_spec, h, device)
     loss, optimizers = algo.loss, algo.optimizers
@@ -313,12 +332,14 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     one_update = algo.update or functools.partial(update_step, loss, optimizers, algo.target_updater)
     guard, guard_from = NonFiniteGuard(), state.updates + 1  # the run's number of the guard's first update
 
+    schedule = UpdateSchedule.from_config(cfg, max_steps, state.epoch_updates)
+
     def learn_off_policy(data, **kwargs):
-        """``utd_ratio`` updates per new frame from the replay buffer, once past the random frames."""
+        """Store the batch, then the updates the schedule gives it (``training/schedule.py``)."""
         replay_buffer.extend(data.reshape(-1))
-        if state.frames < cfg.collector.init_random_frames:
-            return None, 0
-        n = max(1, round(data.numel() * cfg.optim.utd_ratio))
+        n = schedule.updates(state.frames - data.numel(), data.numel(), len(replay_buffer))
+        state.epoch_updates = schedule.epoch_updates
+        loss_td = None
         for _ in range(n):
             loss_td = one_update(replay_buffer.sample(), **kwargs)
         return loss_td, n

@@ -31,6 +31,7 @@ from .checkpoints import restore_checkpoint
 from .factories import make_collector, make_envs, make_replay_buffer
 from .loop import RunRecord, RunState, Window, _clean, resolve_run, setup_process
 from .metrics import EpisodeTracker
+from .schedule import UpdateSchedule
 
 __all__ = ["train_seeds", "seed_configs"]
 
@@ -128,6 +129,7 @@ def _train_stacked(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path]) ->
     collector = make_collector(batched, envs, StackedPolicy(stack, algos[0].policy), device, frames0 * S,
                                trust_policy=True)  # the stacked policy holds no parameters of its own
     guard, guard_from = NonFiniteGuard(), states[0].updates + 1
+    schedule = UpdateSchedule.from_config(cfg, max_steps, states[0].epoch_updates)
     every = lambda n: (states[0].frames // n + 1) * n  # noqa: E731
     next_eval, next_ckpt = every(cfg.logger.eval_iter), every(cfg.checkpoint.interval)
     windows = [Window() for _ in cfgs]
@@ -143,9 +145,10 @@ def _train_stacked(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path]) ->
                 windows[s].frames += t
             pbar.update(t)
             t0 = time.time()
-            n = 0
-            if states[0].frames >= cfg.collector.init_random_frames:
-                n = max(1, round(t * cfg.optim.utd_ratio))
+            n = schedule.updates(states[0].frames - t, t, len(buffers[0]))  # every seed has seen the same frames
+            for state in states:
+                state.epoch_updates = schedule.epoch_updates
+            if n:
                 with float32_matmul_precision(cfg.system.float32_matmul_precision), update_autocast(device, cfg.system.autocast):
                     for _ in range(n):
                         loss_td = update(torch.stack([rb.sample() for rb in buffers]), guard=guard)
