@@ -11,6 +11,7 @@ command with one ``error:`` line and exit status 2 before anything is written.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def exit_on_config_error():
     """A :class:`ConfigError` inside the block ends the process with one line and exit
     status 2; a :class:`~algd_components.updates.NonFiniteError` (training diverged) with one
     line and exit status 3."""
+    from .training.interrupt import Interrupted
+    from .training.loop import TrainingStopped
     from .updates import NonFiniteError
 
     try:
@@ -38,6 +41,14 @@ def exit_on_config_error():
     except NonFiniteError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)
+    except TrainingStopped as err:  # SIGINT / SIGTERM: saved at an update boundary
+        print(f"stopped: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except (Interrupted, KeyboardInterrupt) as err:  # a second signal, or one before training started
+        signum = getattr(err, "signum", signal.SIGINT)
+        print(f"stopped: {signal.Signals(signum).name} ({err or 'before training started'}); the last checkpoint "
+              "is whole", file=sys.stderr)
+        sys.exit(128 + signum)
 
 
 _FLAG_VALUE = {"-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir", "--experimental-rerun", "-p",
@@ -165,10 +176,23 @@ def train_main(argv: list[str] | None = None) -> None:
     algo = _algo_of(overrides)
     with exit_on_config_error():
         spec = algorithms.get(algo)
-    precheck(algo, argv)
-    sys.argv = [sys.argv[0], *flags, *spec.overrides, f"algo={algo}", *(a for a in overrides if not a.startswith("algo=")),
-                *_resume_run_dir(flags, overrides)]
-    hydra.main(config_path=CONFIG_PATH, config_name=spec.config, version_base="1.3")(hydra_task)()
+        precheck(algo, argv)
+        resume_dir = _resume_run_dir(flags, overrides)
+        _lock_named_run_dir(flags, [*overrides, *resume_dir])
+        sys.argv = [sys.argv[0], *flags, *spec.overrides, f"algo={algo}",
+                    *(a for a in overrides if not a.startswith("algo=")), *resume_dir]
+        hydra.main(config_path=CONFIG_PATH, config_name=spec.config, version_base="1.3")(hydra_task)()
+
+
+def _lock_named_run_dir(flags: list[str], overrides: list[str]) -> None:
+    """Take the run folder's lock before Hydra writes its own files there, when the command
+    names the folder (``hydra.run.dir=``, or ``resume=``'s); a second run into it ends here
+    with one line. Not for sweeps (each job's folder is locked by its own train)."""
+    from .training.run_lock import lock_run_dir
+
+    named = [o.split("=", 1)[1] for o in overrides if o.startswith("hydra.run.dir=")]
+    if named and not ("-m" in flags or "--multirun" in flags) and not any(f in flags for f in ("--cfg", "-c", "--help", "-h", "--info", "-i")):
+        lock_run_dir(named[-1])
 
 
 if __name__ == "__main__":

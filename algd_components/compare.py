@@ -29,6 +29,8 @@ from . import algorithms
 from .config import ConfigError, compose_config
 from .plot import cost_panel, draw_curves, evaluations, load_run, save_figure
 from .training import train
+from .training.interrupt import Interrupted, stop_on_signals
+from .training.loop import TrainingStopped
 from .training.seeds import train_seeds
 from .training.loop import PARALLEL_JOBS_ENV
 from .updates import NonFiniteError
@@ -152,8 +154,12 @@ def run_all(algos, tasks, seeds, out: Path, shared: list[str], jobs: int = 1, la
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_worker_init, initargs=(jobs,)) as pool:
             futures = [pool.submit(_train_group, runs) for runs in units]
-            for f in futures:
-                f.result()
+            try:
+                for f in futures:
+                    f.result()
+            except BaseException:  # a worker stopped (Ctrl-C reaches every worker) or failed: start no other run
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     else:
         for runs in units:
             _train_group(runs)
@@ -303,8 +309,17 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out)
     try:
-        runs = run_all(args.algos, args.tasks, args.seeds, out, list(args.set), args.jobs, args.launcher,
-                       list(args.launcher_set), args.stack_seeds)
+        # SIGINT / SIGTERM: each run in flight saves at an update boundary (its train handles the signal; in
+        # worker processes too, as Ctrl-C reaches the whole process group); no other run starts
+        with stop_on_signals():
+            runs = run_all(args.algos, args.tasks, args.seeds, out, list(args.set), args.jobs, args.launcher,
+                           list(args.launcher_set), args.stack_seeds)
+    except TrainingStopped as err:
+        print(f"stopped: {err} (the same algd-compare command continues every run where it stopped)", file=sys.stderr)
+        return err.exit_code
+    except Interrupted as err:
+        print(f"stopped: {err}; every run keeps its last checkpoint (the same command continues)", file=sys.stderr)
+        return 128 + err.signum
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -291,6 +291,12 @@ CONF_MODULE = "algd_components.conf"
 
 def _one_line(err: Exception) -> str:
     """Hydra/OmegaConf composition errors as one line naming the key."""
+    from hydra.errors import OverrideParseException
+
+    if isinstance(err, OverrideParseException):  # Hydra's grammar: show the override and how to quote it
+        key, _, value = err.override.partition("=")
+        return (f"cannot parse the override {err.override!r}: quote the value, e.g. {key}='{value}' (in a shell: "
+                f"\"{key}='{value}'\")")
     cause = err
     while cause.__cause__ is not None and not hasattr(cause, "full_key"):
         cause = cause.__cause__

@@ -63,6 +63,9 @@ def main(argv=None) -> int:
         print(f"error: --episodes={args.episodes} is not allowed: an integer >= 1", file=sys.stderr)
         return 2
     try:
+        from .algorithms.common import pick_device
+
+        pick_device(args.device, key="--device")  # exists and is usable here, before anything is loaded
         result = evaluate_run(args.run, args.episodes, not args.stochastic, args.seed, args.device)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -100,18 +100,22 @@ def make_lagrangian(spec: Any = "augmented", **kwargs) -> Lagrangian:
     if isinstance(spec, Mapping):
         spec = dict(spec)
         if "_target_" in spec:
-            from hydra.utils import instantiate
+            # resolved and checked before anything is called: a _target_ that is not a Lagrangian class
+            # (os.makedirs, say) is refused without running it
+            from hydra.utils import get_object
 
+            target = spec.pop("_target_")
             try:
-                obj = instantiate(spec, **kwargs)
-            except Exception as err:  # hydra wraps import errors; keep the message short
-                raise ValueError(f"could not build lagrangian from _target_={spec['_target_']!r}: {err}") from None
-            if not isinstance(obj, Lagrangian):
-                raise ValueError(
-                    f"lagrangian _target_={spec['_target_']!r} built a {type(obj).__name__}, "
-                    "which is not an algd_components.Lagrangian subclass"
-                )
-            return obj
+                cls = get_object(target) if isinstance(target, str) else target
+            except Exception as err:  # an import error: keep the message short
+                raise ValueError(f"could not import lagrangian _target_={target!r}: {str(err).splitlines()[0]}") from None
+            if not (isinstance(cls, type) and issubclass(cls, Lagrangian)):
+                raise ValueError(f"lagrangian _target_={target!r} is not an algd_components.Lagrangian subclass "
+                                 f"(it is {cls!r})")
+            try:
+                return cls(**spec, **kwargs)
+            except TypeError as err:
+                raise ValueError(f"could not build lagrangian {target!r}: {err}") from None
         if "name" not in spec:
             raise ValueError(f"lagrangian config needs 'name' or '_target_', got keys {sorted(spec)}")
         name = spec.pop("name")

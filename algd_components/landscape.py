@@ -114,7 +114,10 @@ def landscape_from_run(run, state: str = "reset:0", dims=(0, 1), n: int = 101, s
     h = cost_limit_for_critic(task, cfg.optim.cost_gamma, steps, cfg.env.cost_limit)
     algo = algorithms.get(blob["algo"]).build(cfg, blob["obs_dim"], Bounded(low=low, high=high, shape=low.shape), h, "cpu")
     loss = algo.loss
-    loss.load_state_dict(ckpt["loss"])
+    try:
+        loss.load_state_dict(ckpt["loss"])
+    except (RuntimeError, KeyError) as err:  # a checkpoint of another run or version beside this policy file
+        raise ConfigError(f"{run_dir / CHECKPOINT_FILE} does not fit the run's policy file ({str(err).splitlines()[0][:160]})") from None
     obs = _state(state, blob, ckpt, blob["obs_dim"])
     policy = load_policy(run_dir)
     from tensordict import TensorDict

@@ -266,3 +266,46 @@ def test_bad_value_exit_2_one_line_naming_the_key_and_no_folder(algo, override, 
     assert exit_.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
     assert key in err, (override, err)
     assert list(tmp_path.iterdir()) == []
+
+
+# issue 28: values that got through before (a traceback, a folder left, or a run that never ends), each
+# refused by the check that algd-train runs before anything is written, naming the key the user set
+HOSTILE = [
+    ("network.device=mps", "network.device"), ("network.device=meta", "network.device"),
+    ("network.device=cuda:7", "network.device"), ("env.seed=-1", "env.seed"),
+    ("env.seed=99999999999999999999", "env.seed"), ("env.num_envs=100000", "env.num_envs"),
+    ("optim.utd_ratio=1e9", "optim.utd_ratio"), ("collector.frames_per_batch=1000000000000", "collector.frames_per_batch"),
+    ("optim.batch_size=100000000", "optim.batch_size"), ("env.name=é", "env.name"),
+    ("lagrangian=custom", "lagrangian"),
+]
+
+
+@pytest.mark.parametrize("override, key", HOSTILE)
+def test_hostile_values_are_one_line_naming_the_key(override, key, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    extra = ["lagrangian._target_=os.makedirs", f"+lagrangian.name={tmp_path / 'made'}"] if key == "lagrangian" else []
+    with pytest.raises(SystemExit) as exit_:
+        precheck("algd", [override, *extra])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert key in err, (override, err)
+    assert list(tmp_path.iterdir()) == []  # no folder: os.makedirs was not called either
+
+
+def test_a_run_folder_under_a_file_is_one_line_before_hydra(tmp_path):
+    (tmp_path / "file").write_text("x")
+    proc = subprocess.run([sys.executable, "-c", "from algd_components.cli import train_main; train_main()",
+                           f"hydra.run.dir={tmp_path / 'file' / 'run'}", "collector.total_frames=2000"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "cannot be created" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_resume_drops_a_half_written_last_row(tmp_path):
+    from algd_components.training.metrics import complete_rows
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("frames,a,b\n100,1,2\n200,3,4\n250,5")  # a kill inside the last write
+    assert [r["frames"] for r in complete_rows(path, 1000)] == ["100", "200"]
+    path.write_text("frames,a,b\n100,1,2\n200,3\n")  # a row with a field missing
+    assert [r["frames"] for r in complete_rows(path, 1000)] == ["100"]

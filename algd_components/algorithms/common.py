@@ -39,17 +39,32 @@ def goal_terminal_keys(cfg: DictConfig, loss) -> None:
         loss.set_keys(terminated="goal_terminated", cost_terminated="terminated")
 
 
-def pick_device(name: str | None) -> torch.device:
-    """``""``/``None`` → CUDA when available, else CPU; otherwise the named device."""
+def pick_device(name: str | None, key: str = "network.device") -> torch.device:
+    """``""``/``None`` → CUDA when available, else CPU; otherwise the named device, checked to
+    exist and be usable here (a one-line :class:`ConfigError` naming ``key`` otherwise)."""
     if not name:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"network.device={name!r} is not a device; use '', 'cpu' or 'cuda[:N]'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"network.device={name!r} but CUDA is not available here; use '' or 'cpu'")
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"{key}={name!r} is not allowed: a device: '', 'cpu' or 'cuda[:N]'") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise ConfigError(f"{key}={name!r} is not allowed: CUDA is not available here; use '' or 'cpu'")
+        if (dev.index or 0) >= count:
+            raise ConfigError(f"{key}={name!r} is not allowed: this machine has {count} CUDA device(s), cuda:0.."
+                              f"cuda:{count - 1}")
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ConfigError(f"{key}={name!r} is not allowed: Apple's MPS is not available here; use '' or 'cpu'")
+    elif dev.type != "cpu":
+        raise ConfigError(f"{key}={name!r} is not allowed: a device that trains: '', 'cpu', 'cuda[:N]' or 'mps'")
     return dev
+
+
+ENV_WORKER_BYTES = 300e6  # one ParallelEnv worker process with a MuJoCo task: ~250-300 MB resident
+MAX_UPDATES = 1e8
 
 
 def validate_common(cfg: DictConfig) -> None:
@@ -68,6 +83,23 @@ def validate_common(cfg: DictConfig) -> None:
                 "lagrangian.rho", rho, "a number > 0")
     make_lagrangian(cfg)
     c = cfg.collector
+    # evaluation seeds are env.seed + 10000 + frames (RunRecord.eval_seed), seeds of S stacked ones env.seed + s:
+    # all must be valid numpy seeds, [0, 2^32)
+    top = 2**32 - 10_000 - c.total_frames - cfg.env.num_seeds
+    require(0 <= cfg.env.seed < top, "env.seed", cfg.env.seed,
+            f"an integer in [0, {top}) (seeds, evaluation seeds env.seed + 10000 + frames included, must be < 2^32)")
+    workers = max(1, int((available_memory_bytes(torch.device("cpu")) or 8e9) // ENV_WORKER_BYTES))
+    require(cfg.env.num_envs <= workers, "env.num_envs", cfg.env.num_envs,
+            f"an integer <= {workers} on this machine (each env copy is a worker process of about "
+            f"{ENV_WORKER_BYTES / 1e6:.0f} MB; {(available_memory_bytes(torch.device('cpu')) or 0) / 1e9:.1f} GB available)")
+    if not cfg.resume:  # (a resume's frame budget is checked against its checkpoint's config)
+        require(c.frames_per_batch <= c.total_frames, "collector.frames_per_batch", c.frames_per_batch,
+                f"an integer <= collector.total_frames ({c.total_frames})")
+    if not cfg.get("ppo"):
+        updates = cfg.optim.utd_ratio * c.total_frames
+        require(updates <= MAX_UPDATES, "optim.utd_ratio", cfg.optim.utd_ratio,
+                f"at most {MAX_UPDATES:.0e} updates in a run: optim.utd_ratio x collector.total_frames is {updates:.3g} "
+                "(at ~50 ms an update on a CPU, 10^8 updates take two months)")
     if cfg.env.num_seeds > 1:  # stacked seeds (algd_components.training.seeds)
         why = f"with env.num_seeds={cfg.env.num_seeds} (stacked seeds)"
         require(cfg.env.num_envs == 1, "env.num_envs", cfg.env.num_envs, f"1 {why}: each seed steps one env")
@@ -123,7 +155,7 @@ def check_replay_buffer(cfg: DictConfig) -> None:
     """Off-policy algorithms: the buffer holds a batch, and holds one by the first update
     (sampling is with replacement, so a smaller buffer would train on duplicates silently)."""
     size, batch = cfg.replay_buffer.size, cfg.optim.batch_size
-    require(size >= batch, "replay_buffer.size", size, f"an integer >= optim.batch_size ({batch})")
+    require(size >= batch, "optim.batch_size", batch, f"an integer <= replay_buffer.size ({size})")
     c = cfg.collector
     # updates start with the first collected batch that reaches init_random_frames (a multiple of the batch)
     first = max(c.init_random_frames, c.frames_per_batch)

@@ -8,10 +8,12 @@ batch; on-policy ones set ``Algorithm.learn``.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import shutil
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,12 +30,14 @@ from .checkpoints import (CHECKPOINT_FILE, POLICY_FILE, atomic_save_text, read_c
                           save_policy)
 from ..envs import make_env
 from .factories import make_collector, make_envs, make_replay_buffer, train_env_factory
+from .interrupt import stop_on_signals
+from .run_lock import run_lock
 from .schedule import UpdateSchedule
 from .metrics import (EPISODE_COLUMNS, LOSS_COLUMNS, EpisodeTracker, MetricsCSV, evaluate, log_hparams, log_scalars,
                       make_logger, record_video)
 from ..updates import NonFiniteError, NonFiniteGuard, update_step
 
-__all__ = ["RunState", "train", "resolve_run"]
+__all__ = ["RunState", "TrainingStopped", "train", "resolve_run"]
 
 
 @dataclass
@@ -45,6 +49,8 @@ class RunState:
     wall_time_s: float = 0.0
     last_losses: dict = field(default_factory=dict)  # the last update's scalar outputs
     epoch_updates: int = 0  # the released schedule's updates in the current epoch (training/schedule.py)
+    pending_updates: int = 0  # updates a stopped run owed its last batch (run first on resume)
+    eval_due: bool = False  # the evaluation due at the stop, run on resume after the owed updates
 
 
 @dataclass
@@ -174,8 +180,9 @@ def resolve_run(cfg: DictConfig, run_dir, explicit: tuple[str, ...] = (),
     merged.resume, merged.overwrite = cfg.resume, False
     frames = ckpt["state"]["frames"]
     total = merged.collector.total_frames
-    require(isinstance(total, int) and (total > frames or auto and total == frames), "collector.total_frames", total,
-            f"an integer above the checkpoint's {frames} frames when resuming")
+    owed = bool(ckpt["state"].get("pending_updates") or ckpt["state"].get("eval_due"))  # a stopped run's last batch
+    require(isinstance(total, int) and (total > frames or (auto or owed) and total == frames), "collector.total_frames",
+            total, f"an integer above the checkpoint's {frames} frames when resuming")
     return merged, ckpt, path.parent
 
 
@@ -281,6 +288,18 @@ class RunRecord:
         save_policy(self.run_dir, self.cfg, policy, obs_dim, action_spec, state.frames)
         self.last_good = (self.run_dir / CHECKPOINT_FILE, state.frames)
 
+    def sync_policy(self, policy, obs_dim: int, action_spec, frames: int) -> None:
+        """On resume: rewrite ``policy.pt`` from the checkpoint's weights unless it already holds
+        the checkpoint's frames (a kill between the two saves leaves it one checkpoint behind)."""
+        from ..policy import read_policy_file
+
+        try:
+            current = read_policy_file(self.run_dir / POLICY_FILE)["frames"] == frames
+        except ConfigError:
+            current = False
+        if not current:
+            save_policy(self.run_dir, self.cfg, policy, obs_dim, action_spec, frames)
+
     def diverged(self, guard: NonFiniteGuard, guard_from: int, frames: int) -> NonFiniteError:
         saved = (f"the last good checkpoint is {self.last_good[0]} ({self.last_good[1]} frames)" if self.last_good
                  else "no checkpoint was written by this run")
@@ -297,15 +316,41 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     the seeds ``env.seed .. env.seed+S-1`` train as one vectorised process, each in its own
     folder ``run_dir/seed<s>`` (:func:`~algd_components.training.seeds.train_seeds`); returns
     ``{"seeds": [counters, ...]}``.
+
+    The run folder is locked for the run's lifetime (:mod:`.run_lock`: a second process gets a
+    one-line error).  SIGINT / SIGTERM (:mod:`.interrupt`) stop at the next update: the batch's
+    remaining updates are owed (run first on resume), a checkpoint and ``policy.pt`` are written,
+    and :class:`TrainingStopped` is raised (the CLI prints one line and exits 130 / 143).
     """
     if cfg.env.get("num_seeds", 1) > 1:  # S seeds in one vectorised process, each in run_dir/seed<s>
         from .seeds import train_seeds
 
         seeds = [cfg.env.seed + i for i in range(cfg.env.num_seeds)]
-        return {"seeds": train_seeds(cfg, seeds, [Path(run_dir) / f"seed{s}" for s in seeds])}
+        dirs = [Path(run_dir) / f"seed{s}" for s in seeds]
+        with contextlib.ExitStack() as locks:  # each seed's folder, as a single run's (no signal handling here)
+            for d in dirs:
+                locks.enter_context(run_lock(d))
+            return {"seeds": train_seeds(cfg, seeds, dirs)}
+    explicit = cfg.resume not in (None, "auto")
+    with run_lock(resolve_checkpoint(cfg.resume).parent if explicit else run_dir), stop_on_signals() as stop:
+        return _train(cfg, run_dir, stop)
+
+
+class TrainingStopped(Exception):
+    """A signal stopped the run at an update boundary, after saving; ``exit_code`` is ``128 + signal``."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def __reduce__(self):  # crosses process boundaries (algd-compare --jobs workers) whole
+        return type(self), (str(self), self.exit_code)
+
+
+def _train(cfg: DictConfig, run_dir, stop) -> dict:
     cfg, ckpt, run_dir = resolve_run(cfg, run_dir)
-    if ckpt is not None and ckpt["state"]["frames"] >= cfg.collector.total_frames:  # resume=auto, finished
-        return dict(ckpt["state"])
+    if ckpt is not None and ckpt["state"]["frames"] >= cfg.collector.total_frames and not ckpt["state"].get("pending_updates"):
+        return dict(ckpt["state"])  # resume=auto of a finished run
     spec = algorithms.get(cfg.algo)
     algorithms.validate(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -322,7 +367,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     episodes = EpisodeTracker()
     state = RunState(**restore_checkpoint(ckpt, loss, optimizers, replay_buffer, episodes)) if ckpt else RunState()
     record = RunRecord(cfg, run_dir, ckpt, state.frames)
-    if cfg.collector.async_collection:
+    if ckpt is not None:
+        record.sync_policy(algo.policy, obs_dim, action_spec, state.frames)
+    if state.frames >= cfg.collector.total_frames:  # a stopped run's owed work is all that is left
+        collector = ()
+    elif cfg.collector.async_collection:
         train_env.close()  # the worker builds its own
         collector = make_collector(cfg, None, algo.policy, device, state.frames, train_env_factory(cfg, task.name, max_steps))
     else:
@@ -334,15 +383,24 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     schedule = UpdateSchedule.from_config(cfg, max_steps, state.epoch_updates)
 
+    def run_updates(n: int, **kwargs):
+        """``n`` updates from the replay buffer; a stop request abandons the rest, which are owed
+        (``state.pending_updates``: a resume runs them before collecting)."""
+        loss_td = None
+        for i in range(n):
+            if stop.requested:
+                state.pending_updates = n - i
+                return loss_td, i
+            loss_td = one_update(replay_buffer.sample(), **kwargs)
+        state.pending_updates = 0
+        return loss_td, n
+
     def learn_off_policy(data, **kwargs):
         """Store the batch, then the updates the schedule gives it (``training/schedule.py``)."""
         replay_buffer.extend(data.reshape(-1))
         n = schedule.updates(state.frames - data.numel(), data.numel(), len(replay_buffer))
         state.epoch_updates = schedule.epoch_updates
-        loss_td = None
-        for _ in range(n):
-            loss_td = one_update(replay_buffer.sample(), **kwargs)
-        return loss_td, n
+        return run_updates(n, **kwargs)
 
     learn = algo.learn or learn_off_policy
     every = lambda n: (state.frames // n + 1) * n  # noqa: E731  next multiple of n
@@ -350,41 +408,77 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     window = Window()
     run_start = time.time() - state.wall_time_s
     pbar = tqdm.tqdm(total=cfg.collector.total_frames, initial=state.frames, disable=not cfg.progress_bar, unit="frame")
+
+    def account(loss_td, n: int, t0: float) -> None:
+        if guard.tripped():  # one host read per batch; nothing non-finite is evaluated or saved
+            raise record.diverged(guard, guard_from, state.frames)
+        if n:
+            window.updates += n
+            state.updates += n
+            window.update_s += time.time() - t0
+            state.last_losses = {k: v.item() for k, v in loss_td.items() if v.numel() == 1}
+        state.wall_time_s = time.time() - run_start
+
+    def evaluate_and_save(due_eval: bool, due_ckpt: bool) -> None:
+        nonlocal evaluations, window
+        if due_eval:
+            eval_row, eval_episodes = record.evaluate(eval_env, algo.policy, task, max_steps, h, state.frames)
+            evaluations += 1
+            if cfg.logger.video_every and evaluations % cfg.logger.video_every == 0:
+                record_video(functools.partial(make_env, task.name, seed=record.eval_seed(state.frames),
+                                               max_episode_steps=max_steps, render_mode="rgb_array"),
+                             algo.policy, max_steps, run_dir / "videos" / f"eval_{state.frames}.mp4")
+            row = record.write_evaluation(state, eval_row, eval_episodes, episodes, float(loss.dual.value), window)
+            pbar.set_postfix(ret=f"{row['eval_return']:.1f}", cost=f"{row['eval_cost']:.1f}", lam=f"{row['lambda']:.3g}")
+            window = Window()
+        if due_ckpt:
+            record.save(loss, optimizers, replay_buffer, episodes, state, algo.policy, obs_dim, action_spec)
+
+    def stopped() -> TrainingStopped:
+        record.save(loss, optimizers, replay_buffer, episodes, state, algo.policy, obs_dim, action_spec)
+        name = signal.Signals(stop.signum).name
+        owed = f", {state.pending_updates} updates owed (run first on resume)" if state.pending_updates else ""
+        return TrainingStopped(f"{name}: stopped at {state.frames} frames and {state.updates} updates{owed}; checkpoint "
+                               f"and policy saved in {run_dir}; continue with: algd-train resume={run_dir}", stop.exit_code)
+
+    kwargs = dict(episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit, guard=guard)
     try:
+        if state.pending_updates or state.eval_due:  # what a stopped run owed, before any new frame
+            t0 = time.time()
+            with float32_matmul_precision(cfg.system.float32_matmul_precision), update_autocast(device, cfg.system.autocast):
+                loss_td, n = run_updates(state.pending_updates, **kwargs)
+            account(loss_td, n, t0)
+            if stop.requested:
+                raise stopped()
+            done = state.frames >= cfg.collector.total_frames
+            evaluate_and_save(state.eval_due or done, done)
+            state.eval_due = False
         for data in collector:
             episodes.update(data)
             state.frames += data.numel()
             window.frames += data.numel()
             pbar.update(data.numel())
             t0 = time.time()
+            kwargs["episode_cost"] = episodes.mean_cost
             with float32_matmul_precision(cfg.system.float32_matmul_precision), update_autocast(device, cfg.system.autocast):
-                loss_td, n = learn(data, episode_cost=episodes.mean_cost, episode_cost_limit=episode_limit, guard=guard)
-            if guard.tripped():  # one host read per batch; nothing non-finite is evaluated or saved
-                raise record.diverged(guard, guard_from, state.frames)
-            if n:
-                window.updates += n
-                state.updates += n
-                window.update_s += time.time() - t0
-                state.last_losses = {k: v.item() for k, v in loss_td.items() if v.numel() == 1}
+                loss_td, n = learn(data, **kwargs)
+            account(loss_td, n, t0)
             collector.update_policy_weights_()
-            state.wall_time_s = time.time() - run_start
             done = state.frames >= cfg.collector.total_frames
-            if state.frames >= next_eval or done:
+            due_eval, due_ckpt = state.frames >= next_eval or done, state.frames >= next_ckpt or done
+            if due_eval:
                 next_eval = every(cfg.logger.eval_iter)
-                eval_row, eval_episodes = record.evaluate(eval_env, algo.policy, task, max_steps, h, state.frames)
-                evaluations += 1
-                if cfg.logger.video_every and evaluations % cfg.logger.video_every == 0:
-                    record_video(functools.partial(make_env, task.name, seed=record.eval_seed(state.frames),
-                                                   max_episode_steps=max_steps, render_mode="rgb_array"),
-                                 algo.policy, max_steps, run_dir / "videos" / f"eval_{state.frames}.mp4")
-                row = record.write_evaluation(state, eval_row, eval_episodes, episodes, float(loss.dual.value), window)
-                pbar.set_postfix(ret=f"{row['eval_return']:.1f}", cost=f"{row['eval_cost']:.1f}", lam=f"{row['lambda']:.3g}")
-                window = Window()
-            if state.frames >= next_ckpt or done:
+            if due_ckpt:
                 next_ckpt = every(cfg.checkpoint.interval)
-                record.save(loss, optimizers, replay_buffer, episodes, state, algo.policy, obs_dim, action_spec)
+            if stop.requested:  # the evaluation due here runs on resume, after the owed updates
+                state.eval_due = due_eval
+                raise stopped()
+            evaluate_and_save(due_eval, due_ckpt)
+            if stop.requested:  # a signal during the evaluation or the checkpoint
+                raise stopped()
     finally:  # worker processes of a ParallelEnv must not outlive an error
         pbar.close()
-        collector.shutdown()
+        if collector != ():
+            collector.shutdown()
         eval_env.close()
     return asdict(state)

@@ -123,6 +123,28 @@ class EpisodeTracker:
         self.costs.extend(state["costs"])
 
 
+def complete_rows(path: Path, up_to_frames: int) -> list[dict]:
+    """The rows of a CSV a killed run wrote that a resume from ``up_to_frames`` keeps: whole
+    rows (every column filled in or empty, a line ending, a number in ``frames``) at or before
+    the checkpoint's frames.  A half-written last line — a kill inside ``write`` — is dropped
+    whatever its frames."""
+    text = path.read_text()
+    if text and not text.endswith("\n"):  # the last line was cut mid-write
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    kept = []
+    for r in reader:
+        if None in r or any(v is None for v in r.values()):  # too many or too few fields
+            continue
+        try:
+            frames = int(float(r["frames"]))
+        except (TypeError, ValueError):
+            continue
+        if frames <= up_to_frames:
+            kept.append(r)
+    return kept
+
+
 class MetricsCSV:
     """``metrics.csv``: one row per evaluation, appended and flushed row by row.
 
@@ -134,9 +156,7 @@ class MetricsCSV:
         self.path = Path(path)
         self.columns = list(columns)
         if resume_frames is not None and self.path.exists():
-            with open(self.path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(float(r["frames"])) <= resume_frames]
-            self._rewrite(rows)
+            self._rewrite(complete_rows(self.path, resume_frames))
         elif not self.path.exists():
             self._rewrite([])
 
@@ -246,11 +266,24 @@ def trim_csv_logs(log_dir: Path, frames: int) -> None:
     (``<exp>/scalars/<name>.csv``, lines ``step,value``): what a killed run logged after its
     last checkpoint, which the resumed run logs again."""
     for path in Path(log_dir).glob("**/scalars/*.csv"):
-        with open(path) as f:
-            lines = f.read().splitlines()
-        keep = [ln for ln in lines if ln and _step(ln) is not None and _step(ln) <= frames]
-        if len(keep) != len(lines):
+        text = path.read_text()
+        lines = text.splitlines()
+        if text and not text.endswith("\n"):  # a line cut mid-write by a kill
+            lines = lines[:-1]
+        keep = [ln for ln in lines if ln and _step(ln) is not None and _step(ln) <= frames and _value_ok(ln)]
+        if "".join(ln + "\n" for ln in keep) != text:
             atomic_save_text("".join(ln + "\n" for ln in keep), path)
+
+
+def _value_ok(line: str) -> bool:
+    parts = line.split(",")
+    if len(parts) != 2:
+        return False
+    try:
+        float(parts[1])  # nan and inf included
+        return True
+    except ValueError:
+        return False
 
 
 def _step(line: str) -> float | None:

@@ -1,0 +1,106 @@
+"""One run per folder, and Ctrl-C / kill keep the work (issue 28): an OS lock on the run folder,
+and SIGINT / SIGTERM stop at an update boundary with a checkpoint, one line and exit 128 + signal."""
+import csv
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import FAST
+
+TRAIN = [sys.executable, "-c", "from algd_components.cli import train_main; train_main()"]
+LONG = [*FAST, "env.name=SafetyHopperVelocity-v1", "collector.total_frames=900", "checkpoint.interval=900",
+        "logger.eval_iter=150"]
+
+
+def rows(run):
+    path = run / "metrics.csv"
+    return list(csv.DictReader(open(path))) if path.exists() else []
+
+
+def wait_for_rows(proc, run, n=1, timeout=120):
+    end = time.time() + timeout
+    while time.time() < end and proc.poll() is None:
+        if len(rows(run)) >= n:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"no metrics row in time (rc {proc.poll()}): {proc.stderr.read() if proc.poll() is not None else ''}")
+
+
+def test_two_runs_into_one_folder_exactly_one_runs(tmp_path):
+    run = tmp_path / "run"
+    args = [*TRAIN, *FAST, "env.name=SafetyHopperVelocity-v1", f"hydra.run.dir={run}"]
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    second = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    outs = [(p.wait(timeout=300), p.stderr.read()) for p in (first, second)]
+    assert sorted(rc for rc, _ in outs) == [0, 2], outs
+    err = [e for rc, e in outs if rc == 2][0].strip().splitlines()
+    assert len(err) == 1 and "is in use by another run (process" in err[0], err
+    frames = [r["frames"] for r in rows(run)]
+    assert frames == sorted(set(frames), key=int) and frames[-1] == "300"
+
+
+def test_a_killed_runs_lock_never_blocks_its_resume(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([*TRAIN, *LONG, f"hydra.run.dir={run}", "checkpoint.interval=150"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_rows(proc, run)
+    while not (run / "checkpoint.pt").exists() and proc.poll() is None:  # written right after the row
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert (run / ".lock").exists()  # the file stays; the kernel released the lock
+    done = subprocess.run([*TRAIN, f"resume={run}", "collector.total_frames=600"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert rows(run)[-1]["frames"] == "600"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_at_an_update_boundary_and_resume_owes_nothing(tmp_path, sig):
+    run, whole = tmp_path / "run", tmp_path / "whole"
+    proc = subprocess.Popen([*TRAIN, *LONG, f"hydra.run.dir={run}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for_rows(proc, run)
+    t0 = time.time()
+    proc.send_signal(sig)
+    rc = proc.wait(timeout=30)
+    err = proc.stderr.read().strip().splitlines()
+    assert rc == 128 + sig and time.time() - t0 < 30, (rc, err)
+    assert len(err) == 1 and err[0].startswith("stopped: ") and f"resume={run}" in err[0], err
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    policy = torch.load(run / "policy.pt", weights_only=True)
+    written = rows(run)
+    assert policy["frames"] == ckpt["state"]["frames"] >= int(written[-1]["frames"])  # no row past the checkpoint
+    if sig == signal.SIGTERM:  # the same path; the resume is checked once, after SIGINT
+        return
+    resumed = subprocess.run([*TRAIN, f"resume={run}"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    subprocess.run([*TRAIN, *LONG, f"hydra.run.dir={whole}"], check=True, capture_output=True, timeout=300)
+    a, b = rows(run), rows(whole)
+    assert [r["frames"] for r in a] == [r["frames"] for r in b]
+    # the updates a run makes do not depend on where it was stopped: the batch's owed updates ran on resume
+    assert [r["updates"] for r in a] == [r["updates"] for r in b]
+    time_cols = {"wall_time_s", "updates_per_s", "frames_per_s", "update_time_fraction"}
+    same = lambda r: {k: v for k, v in r.items() if k not in time_cols}  # noqa: E731
+    stopped_at = int(written[-1]["frames"])
+    # rows before the stop are the uninterrupted run's (after it the resumed env starts a fresh episode)
+    assert [same(r) for r in a if int(r["frames"]) <= stopped_at] == [same(r) for r in b if int(r["frames"]) <= stopped_at]
+
+
+def test_a_second_signal_stops_at_once_and_leaves_files_whole(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([*TRAIN, *LONG, f"hydra.run.dir={run}", "checkpoint.interval=150"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_rows(proc, run, n=2)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=30)
+    err = proc.stderr.read().strip().splitlines()
+    assert rc == 130 and len(err) == 1 and err[0].startswith("stopped: "), (rc, err)
+    torch.load(run / "checkpoint.pt", weights_only=True)  # whole
+    assert not list(run.glob(".*.tmp"))
