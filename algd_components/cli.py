@@ -191,6 +191,8 @@ def _lock_named_run_dir(flags: list[str], overrides: list[str]) -> None:
     from .training.run_lock import lock_run_dir
 
     named = [o.split("=", 1)[1] for o in overrides if o.startswith("hydra.run.dir=")]
+    if named and "${" in named[-1]:  # an interpolation Hydra resolves (outputs/${now:...}): train() locks it
+        return
     if named and not ("-m" in flags or "--multirun" in flags) and not any(f in flags for f in ("--cfg", "-c", "--help", "-h", "--info", "-i")):
         lock_run_dir(named[-1])
 

@@ -33,8 +33,6 @@ def goal_terminal_keys(cfg: DictConfig, loss) -> None:
     bootstrapping at a met goal (``("next", "goal_terminated")``, :class:`~algd_components.envs.GoalTerminated`)
     while its cost critics keep ``terminated`` — the released ALGD and CAL code cut only the
     reward's mask there (their cost mask is all ones on Safety-Gym)."""
-    from ..envs import get_task
-
     if cfg.env.get("goal_terminal", False) and get_task(cfg.env.name).family == "safety_gym":
         loss.set_keys(terminated="goal_terminated", cost_terminated="terminated")
 
@@ -88,10 +86,11 @@ def validate_common(cfg: DictConfig) -> None:
     top = 2**32 - 10_000 - c.total_frames - cfg.env.num_seeds
     require(0 <= cfg.env.seed < top, "env.seed", cfg.env.seed,
             f"an integer in [0, {top}) (seeds, evaluation seeds env.seed + 10000 + frames included, must be < 2^32)")
-    workers = max(1, int((available_memory_bytes(torch.device("cpu")) or 8e9) // ENV_WORKER_BYTES))
+    free = available_memory_bytes(torch.device("cpu"))
+    workers = max(1, int((free or 8e9) // ENV_WORKER_BYTES))
     require(cfg.env.num_envs <= workers, "env.num_envs", cfg.env.num_envs,
             f"an integer <= {workers} on this machine (each env copy is a worker process of about "
-            f"{ENV_WORKER_BYTES / 1e6:.0f} MB; {(available_memory_bytes(torch.device('cpu')) or 0) / 1e9:.1f} GB available)")
+            f"{ENV_WORKER_BYTES / 1e6:.0f} MB; {(free or 0) / 1e9:.1f} GB available)")
     if not cfg.resume:  # (a resume's frame budget is checked against its checkpoint's config)
         require(c.frames_per_batch <= c.total_frames, "collector.frames_per_batch", c.frames_per_batch,
                 f"an integer <= collector.total_frames ({c.total_frames})")

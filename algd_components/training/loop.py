@@ -110,6 +110,12 @@ def _load_checkpoint(resume: str, lazy: bool = False) -> tuple[dict, Path]:
         raise ConfigError(f"resume={resume!r}: {err}") from None
 
 
+def owes_work(state) -> bool:
+    """A checkpoint's counters say a signal stopped its run inside its last batch: updates or an
+    evaluation are owed, and a resume runs them first (even at ``collector.total_frames``)."""
+    return bool(state.get("pending_updates") or state.get("eval_due"))
+
+
 RUN_FILES = (CHECKPOINT_FILE, POLICY_FILE, "metrics.csv", "episodes.csv", "config.yaml", "config_resumed.yaml")
 RUN_FOLDERS = ("logs", "videos")
 # what a resume may change (the rest of the config is the checkpoint's): budget, logging,
@@ -180,7 +186,7 @@ def resolve_run(cfg: DictConfig, run_dir, explicit: tuple[str, ...] = (),
     merged.resume, merged.overwrite = cfg.resume, False
     frames = ckpt["state"]["frames"]
     total = merged.collector.total_frames
-    owed = bool(ckpt["state"].get("pending_updates") or ckpt["state"].get("eval_due"))  # a stopped run's last batch
+    owed = owes_work(ckpt["state"])
     require(isinstance(total, int) and (total > frames or (auto or owed) and total == frames), "collector.total_frames",
             total, f"an integer above the checkpoint's {frames} frames when resuming")
     return merged, ckpt, path.parent
@@ -349,7 +355,7 @@ class TrainingStopped(Exception):
 
 def _train(cfg: DictConfig, run_dir, stop) -> dict:
     cfg, ckpt, run_dir = resolve_run(cfg, run_dir)
-    if ckpt is not None and ckpt["state"]["frames"] >= cfg.collector.total_frames and not ckpt["state"].get("pending_updates"):
+    if ckpt is not None and ckpt["state"]["frames"] >= cfg.collector.total_frames and not owes_work(ckpt["state"]):
         return dict(ckpt["state"])  # resume=auto of a finished run
     spec = algorithms.get(cfg.algo)
     algorithms.validate(cfg)

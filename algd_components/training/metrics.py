@@ -270,24 +270,18 @@ def trim_csv_logs(log_dir: Path, frames: int) -> None:
         lines = text.splitlines()
         if text and not text.endswith("\n"):  # a line cut mid-write by a kill
             lines = lines[:-1]
-        keep = [ln for ln in lines if ln and _step(ln) is not None and _step(ln) <= frames and _value_ok(ln)]
+        keep = [ln for ln in lines if (step := _step(ln)) is not None and step <= frames]
         if "".join(ln + "\n" for ln in keep) != text:
             atomic_save_text("".join(ln + "\n" for ln in keep), path)
 
 
-def _value_ok(line: str) -> bool:
+def _step(line: str) -> float | None:
+    """The step of a whole ``step,value`` line (both numbers; nan and inf included), else None."""
     parts = line.split(",")
     if len(parts) != 2:
-        return False
+        return None
     try:
-        float(parts[1])  # nan and inf included
-        return True
-    except ValueError:
-        return False
-
-
-def _step(line: str) -> float | None:
-    try:
-        return float(line.split(",", 1)[0])
+        float(parts[1])
+        return float(parts[0])
     except ValueError:
         return None
