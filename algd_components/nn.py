@@ -86,7 +86,7 @@ class _SiLUFn(torch.autograd.Function):
 class SiLU(nn.SiLU):
     """:class:`torch.nn.SiLU`, the same numbers; inside functorch transforms (stacked seeds'
     ``vmap``) its backward is one fused ``silu_backward`` instead of functorch's five-pass
-    decomposition (measured: 2.2x faster for the Monte-Carlo action gradient, docs/performance.md)."""
+    decomposition (measured: 2.2x faster for the Monte-Carlo action gradient, studies/performance_log/REPORT.md)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch._C._are_functorch_transforms_active():

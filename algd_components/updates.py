@@ -27,7 +27,7 @@ class NonFiniteGuard:
     :meth:`check` runs inside each update: a handful of device ops (``isfinite`` of the
     losses, and of the norms of all gradients and all parameters, by ``torch._foreach_norm``)
     folded into device flags — no host sync, nothing captured differently by a CUDA graph.
-    The host reads the flags once per collected batch (:meth:`raise_if_tripped`), before
+    The host reads the flags once per collected batch (:meth:`tripped`), before
     evaluating or checkpointing, so non-finite weights are never evaluated or saved.  A norm
     that overflows float32 without a non-finite entry would trip it too; such weights are
     lost anyway.
@@ -114,7 +114,7 @@ class ForeachSoftUpdate(SoftUpdate):
     (tested).  ``interval=k`` steps the targets on every k-th call only (the 1st, k+1-th, ...;
     the released ALGD and CAL code: ``critic_target_update_frequency = 2``).  Why it exists: ``SoftUpdate.step`` lerps network by network through
     TensorDict ``.data`` views built anew on every call, which costs several times more
-    host time per update (docs/performance.md, "Host overheads").
+    host time per update (studies/performance_log/REPORT.md).
     """
 
     def __init__(self, loss_module, *, eps: float | None = None, tau: float | None = None, interval: int = 1):

@@ -5,7 +5,7 @@ each aten op's wall-clock time (``algd_components.profiling.time_dispatched_ops`
 
 On CPU the second account is the one to read for time per op: the profiler has charged
 ``silu`` and its backward on the Monte-Carlo activations 3.8-7 times their wall-clock time per
-call (docs/performance.md, "Where the time goes on this machine").
+call (docs/performance.md, "Where the time goes").
 """
 from __future__ import annotations
 
