@@ -5,39 +5,40 @@ Three ways in: train an algorithm (``algd-train algo=algd ...`` or :func:`train`
 :class:`SACLagLoss`, ...), or register your own Lagrangian (:func:`register_lagrangian`) or
 algorithm (:func:`algorithms.register`).  :func:`load_policy` loads a trained policy.
 """
-def _quiet_start() -> None:
-    """Drop gymnasium-robotics' import-time notice (a plain print to stderr, once per process
-    and env worker) at its source: gymnasium prints what ``farama_notifications`` holds for
-    its plugins.  Env workers import this package before they build an env, so it holds there too."""
-    try:
-        import farama_notifications
+from __future__ import annotations
 
-        farama_notifications.notifications.pop("gymnasium_robotics", None)
-    except Exception:  # not installed, or a different layout: nothing to silence
-        pass
+import importlib
+
+# public name -> the submodule that defines it; imported on first use (PEP 562), so that
+# ``import algd_components.functional`` costs torch only, and no Hydra or TorchRL collectors
+_LAZY = {
+    "ScoreNetwork": "actor", "VESDEActor": "actor", "VESDEPolicy": "actor", "DDPMActor": "actor", "DDPMPolicy": "actor",
+    "EnsembleCostValue": "critics", "TwinQValue": "critics",
+    "DualVariable": "dual", "DUAL_RULES": "dual", "DUAL_SOURCES": "dual", "step_dual": "dual",
+    "Lagrangian": "lagrangians", "StandardLagrangian": "lagrangians", "AugmentedLagrangian": "lagrangians",
+    "LAGRANGIANS": "lagrangians", "make_lagrangian": "lagrangians", "register_lagrangian": "lagrangians",
+    "EnsembleLinear": "nn", "EnsembleMLP": "nn",
+    "AugLagScoreTarget": "objectives", "ALGDLoss": "objectives", "CostCriticMixin": "objectives",
+    "SACLagLoss": "baselines", "PPOLagLoss": "baselines",
+    "ConfigError": "config", "compose_config": "algorithms",
+    "train": "training", "load_policy": "policy",
+}
+_SUBMODULES = ("functional", "algorithms")
 
 
-_quiet_start()
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # once
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-from . import functional  # noqa: E402
-from .actor import DDPMActor, DDPMPolicy, ScoreNetwork, VESDEActor, VESDEPolicy  # noqa: E402
-from .critics import EnsembleCostValue, TwinQValue  # noqa: E402
-from .dual import DUAL_RULES, DUAL_SOURCES, DualVariable, step_dual  # noqa: E402
-from .lagrangians import (
-    LAGRANGIANS,
-    AugmentedLagrangian,
-    Lagrangian,
-    StandardLagrangian,
-    make_lagrangian,
-    register_lagrangian,
-)
-from .nn import EnsembleLinear, EnsembleMLP  # noqa: E402
-from .baselines import PPOLagLoss, SACLagLoss  # noqa: E402
-from .objectives import ALGDLoss, AugLagScoreTarget, CostCriticMixin  # noqa: E402
-from . import algorithms  # noqa: E402
-from .config import ConfigError, compose_config  # noqa: E402
-from .policy import load_policy  # noqa: E402
-from .training import train  # noqa: E402
+
+def __dir__():
+    return sorted([*globals(), *_LAZY, *_SUBMODULES])
+
 
 __version__ = "0.1.0"
 

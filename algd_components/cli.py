@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from .config import ConfigError, compose_config, require
+from .algorithms import compose_config
+from .config import ConfigError, require
 
 __all__ = ["train_main", "precheck", "exit_on_config_error", "hydra_task"]
 
@@ -117,7 +118,7 @@ def precheck(algo: str, argv: list[str]) -> None:
     with ``resume=``, the checkpoint it names, so a bad value ends with one line before Hydra
     creates a run or sweep folder."""
     from . import algorithms
-    from .training.loop import resolve_run
+    from .training.resume import resolve_run
 
     flags, overrides = split_flags(argv)
     own = [a for a in overrides if not _is_hydra_arg(a)]
@@ -165,10 +166,70 @@ def hydra_task(cfg) -> None:
         train(cfg, HydraConfig.get().runtime.output_dir)
 
 
+DOCS = ("README.md (three ways in), docs/recipes.md (every key and the recipes), docs/components.md (the parts), "
+        "and the API reference (make docs -> docs/_build/html/index.html)")
+
+
+def config_groups(algo: str) -> dict[str, tuple[str, list[str]]]:
+    """``{group: (chosen option, all options)}`` of the config groups in algorithm ``algo``'s
+    preset (``conf/<config>.yaml``'s defaults list, with the variant's own ``group=option``
+    overrides): what ``GROUP=OPTION`` can pick for it.  Read from the YAML files, not composed
+    (seven Hydra compositions cost seconds); empty for a config that is not a package file."""
+    from importlib import resources
+
+    from . import algorithms
+
+    spec = algorithms.get(algo)
+    conf = resources.files("algd_components.conf")
+    preset = conf / f"{spec.config}.yaml"
+    if not preset.is_file():
+        return {}
+    groups = {}
+    for entry in (yaml.safe_load(preset.read_text()) or {}).get("defaults", []):
+        if isinstance(entry, dict):
+            (group, option), = entry.items()
+            if not group.startswith(("override", "hydra")) and (conf / group).is_dir():
+                groups[group] = str(option)
+    for o in spec.overrides:
+        key, _, value = o.partition("=")
+        if key in groups:
+            groups[key] = value
+    return {g: (c, sorted(f.name[:-5] for f in (conf / g).iterdir() if f.name.endswith(".yaml")))
+            for g, c in groups.items()}
+
+
+def help_text(prog: str = "algd-train", algo: str = "algd", overrides: list[str] | None = None) -> str:
+    """``algd-train --help``: what the command is, every registered algorithm with its one-line
+    description and the config groups that apply to it, then ``algo``'s config (with
+    ``overrides`` applied) and where the docs are."""
+    from omegaconf import OmegaConf
+
+    from . import algorithms
+
+    lines = [f"{prog}: train one of algd-components' algorithms; every argument is a Hydra override.", "",
+             f"usage: {prog} [algo=NAME] [GROUP=OPTION ...] [KEY=VALUE ...]",
+             f"       {prog} -m KEY=A,B ...                   a sweep (Hydra multirun, one run per value)",
+             f"       {prog} resume=RUN [collector.total_frames=N]   continue a run where it stopped",
+             f"       {prog} algo=NAME --help                 NAME's config", "",
+             "algorithms (algo=NAME, default algd):"]
+    width = max(len(n) for n in algorithms.names())
+    for name in algorithms.names():
+        spec = algorithms.get(name)
+        lines.append(f"  {name:<{width}}  {spec.description or '(no description)'}")
+        try:
+            groups = config_groups(name)
+        except Exception:  # a user's algorithm whose config this process cannot compose: listed, without groups
+            groups = {}
+        if groups:
+            lines.append(f"  {'':<{width}}  groups: " + "  ".join(f"{g}={c} ({'|'.join(o)})" for g, (c, o) in groups.items()))
+    cfg = compose_config(algo, [o for o in overrides or () if not o.startswith("algo=")])
+    lines += ["", f"config of algo={algo} (override any key as KEY=VALUE):", "",
+              OmegaConf.to_yaml(cfg, resolve=True).rstrip(), "", f"docs: {DOCS}", f"Hydra's own flags: {prog} --hydra-help"]
+    return "\n".join(lines)
+
+
 def train_main(argv: list[str] | None = None) -> None:
     """The ``algd-train`` console script."""
-    import hydra
-
     from . import algorithms
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -176,6 +237,11 @@ def train_main(argv: list[str] | None = None) -> None:
     algo = _algo_of(overrides)
     with exit_on_config_error():
         spec = algorithms.get(algo)
+        if "--help" in flags or "-h" in flags:
+            print(help_text("algd-train", spec.name, overrides))
+            return
+        import hydra
+
         precheck(algo, argv)
         resume_dir = _resume_run_dir(flags, overrides)
         _lock_named_run_dir(flags, [*overrides, *resume_dir])

@@ -16,8 +16,10 @@ mean ± sample std (ddof 1) over seeds; one row per task) and ``OUT/summary.md``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -26,13 +28,16 @@ import numpy as np
 from omegaconf import DictConfig
 
 from . import algorithms
-from .config import ConfigError, compose_config
-from .plot import cost_panel, draw_curves, evaluations, load_run, save_figure
+from .algorithms import compose_config
+from .config import ConfigError
+from .plot import draw_curves, save_figure
+from .runs import cost_panel, evaluations, load_run
 from .training import train
 from .training.interrupt import Interrupted, stop_on_signals
+from .training.run_lock import run_lock
 from .training.loop import TrainingStopped
 from .training.seeds import train_seeds
-from .training.loop import PARALLEL_JOBS_ENV
+from .training.process import PARALLEL_JOBS_ENV
 from .updates import NonFiniteError
 
 def _finished(run_dir: Path, total_frames: int) -> bool:
@@ -71,7 +76,7 @@ def plan_runs(algos, tasks, seeds, out: Path, shared: list[str]) -> list[Planned
             own = [o.split(":", 1)[1] for o in shared if o.split(":", 1)[0] == algo]
             common = [o for o in shared if not _algo_prefixed(o)]
             for seed in seeds:
-                overrides = [*own, f"env.name={task}", f"env.seed={seed}", "progress_bar=false", f"logger.exp_name={algo}"]
+                overrides = [*own, f"env.name={task}", f"env.seed={seed}", f"logger.exp_name={algo}"]
                 try:
                     cfg = compose_config(algo, overrides, shared=common)
                 except ConfigError as err:
@@ -100,7 +105,10 @@ def _train_group(runs: list[PlannedRun]) -> None:
     cfg = runs[0].cfg.copy()
     cfg.resume = "auto"
     try:
-        train_seeds(cfg, [r.seed for r in runs], [r.run_dir for r in runs])
+        with contextlib.ExitStack() as held:  # as algd-train's stacked seeds: each folder locked, a signal saves all
+            for r in runs:
+                held.enter_context(run_lock(r.run_dir))
+            train_seeds(cfg, [r.seed for r in runs], [r.run_dir for r in runs], held.enter_context(stop_on_signals()))
     except NonFiniteError as err:
         raise NonFiniteError(f"{runs[0].algo} on {runs[0].task}, seeds {[r.seed for r in runs]}: {err}") from None
 
@@ -130,13 +138,15 @@ def _pool_worker_init(jobs: int) -> None:
 
 
 def run_all(algos, tasks, seeds, out: Path, shared: list[str], jobs: int = 1, launcher: str | None = None,
-            launcher_set: list[str] = (), stack_seeds: bool = False) -> dict:
+            launcher_set: list[str] = (), stack_seeds: bool = False, stop=None) -> dict:
     """Compose every run's config first, then run the ones not finished: one after the other,
     ``jobs`` at a time in worker processes, or handed to a Hydra launcher (one ``-m`` sweep per
     algorithm).  ``stack_seeds``: each (algorithm, task)'s unfinished seeds train as one
     stacked-seeds process (:func:`~algd_components.training.seeds.train_seeds`), into the same
     folders.  Every run continues where it stopped, so the same command after a crash
-    finishes the comparison."""
+    finishes the comparison.  ``stop`` (a :class:`~.training.interrupt.StopRequest`): a signal
+    between two runs starts no other; one during a run stops that run at an update boundary, after
+    saving (its own handler), and with ``jobs`` > 1 it is passed on to every worker."""
     plan = plan_runs(algos, tasks, seeds, out, shared)
     todo = [run for run in plan if not run.finished()]
     # what runs as one process: each (algorithm, task)'s seeds when stacked, else each run alone
@@ -155,13 +165,15 @@ def run_all(algos, tasks, seeds, out: Path, shared: list[str], jobs: int = 1, la
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_worker_init, initargs=(jobs,)) as pool:
             futures = [pool.submit(_train_group, runs) for runs in units]
             try:
-                for f in futures:
-                    f.result()
+                _wait_passing_on_signals(pool, futures, stop)
             except BaseException:  # a worker stopped (Ctrl-C reaches every worker) or failed: start no other run
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
     else:
         for runs in units:
+            if stop is not None and stop.requested:
+                raise Interrupted(stop.signum, f"{signal.Signals(stop.signum).name} between two runs: no other run "
+                                  "started")
             _train_group(runs)
     missing = [str(run.run_dir) for run in plan if not run.finished()]
     if missing:
@@ -170,6 +182,28 @@ def run_all(algos, tasks, seeds, out: Path, shared: list[str], jobs: int = 1, la
     for run in plan:
         runs.setdefault((run.task, run.algo), []).append(run.run_dir)
     return runs
+
+
+def _wait_passing_on_signals(pool, futures, stop) -> None:
+    """Wait for the workers' runs, raising the first worker's error.  A SIGTERM the main process
+    receives (``kill PID``) is passed on to each worker once, so each saves and stops; SIGINT is not
+    (Ctrl-C reaches the whole process group, and a second SIGINT would stop a worker at once,
+    unsaved).  Uses the pool's private ``_processes`` (the worker PIDs): the executor has no public
+    way to signal its workers."""
+    from concurrent.futures import FIRST_EXCEPTION, wait
+
+    pending, passed = set(futures), False
+    while pending:
+        done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+        for f in done:
+            f.result()
+        if stop is not None and stop.requested and not passed:  # no new run starts either way
+            passed = True
+            for f in pending:
+                f.cancel()  # not started yet: never starts
+            for proc in list(getattr(pool, "_processes", {}).values()) if stop.signum == signal.SIGTERM else ():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, stop.signum)
 
 
 def _launch(todo, out: Path, launcher: str, launcher_set) -> None:
@@ -233,7 +267,9 @@ def summarize(runs: dict, out: Path) -> list[dict]:
         w.writeheader()
         w.writerows(rows)
     header = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
-    note = "\n`a ± b`: mean ± sample standard deviation (ddof 1) over the seeds.\n"
+    note = ("\n`a ± b`: mean ± sample standard deviation (ddof 1) over the seeds. `cost_limit`: the limit the "
+            "evaluations were judged against (env.cost_limit, else the task's, scaled to the episode length the runs "
+            "used).\n")
     (out / "summary.md").write_text(header + "".join("| " + " | ".join(str(v) for v in r.values()) + " |\n" for r in rows)
                                     + note)
     return rows
@@ -249,14 +285,12 @@ def figure(runs: dict, out: Path) -> Path:
     fig, axes = plt.subplots(len(tasks), 3, figsize=(16, 3.6 * len(tasks)), squeeze=False)
     for row, task in zip(axes, tasks):
         limit_drawn = False
-        for (t, algo), dirs in runs.items():
-            if t != task:
-                continue
+        for index, ((t, algo), dirs) in enumerate((k, v) for k, v in runs.items() if k[0] == task):
             loaded = [load_run(d) for d in dirs]
             cost_col, limit = cost_panel(loaded[0][0])
-            draw_curves(row, loaded, cost_col, algo)
+            draw_curves(row, loaded, cost_col, algo, index)
             if limit is not None and not limit_drawn:
-                row[1].axhline(limit, ls="--", color="k", lw=1, label="cost limit")
+                row[1].axhline(limit, ls="--", color="k", lw=1, label=f"cost limit {limit:g}")
                 limit_drawn = True
             row[1].set_title(f"{task}: {cost_col.replace('_', ' ')}")
         row[0].set_title(f"{task}: eval return")
@@ -270,7 +304,13 @@ def figure(runs: dict, out: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="algd-compare", description=__doc__.split("\n")[0])
+    width = max(len(n) for n in algorithms.names())
+    listing = "\n".join(f"  {n:<{width}}  {algorithms.get(n).description}" for n in algorithms.names())
+    p = argparse.ArgumentParser(
+        prog="algd-compare", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="algd-compare: " + __doc__.split("\n")[0][0].lower() + __doc__.split("\n")[0][1:],
+        epilog=f"algorithms (--algos NAME ...; each one's config: algd-train algo=NAME --help):\n{listing}\n\n"
+               "docs: docs/recipes.md (\"Comparing algorithms\"), docs/components.md, API reference (make docs)")
     p.add_argument("--algos", nargs="+", default=["algd", "lgd", "sac_lag", "sac_auglag"])
     p.add_argument("--tasks", nargs="+", default=["SafetyHalfCheetahVelocity-v1"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -311,9 +351,9 @@ def main(argv=None) -> int:
     try:
         # SIGINT / SIGTERM: each run in flight saves at an update boundary (its train handles the signal; in
         # worker processes too, as Ctrl-C reaches the whole process group); no other run starts
-        with stop_on_signals():
+        with stop_on_signals() as stop:
             runs = run_all(args.algos, args.tasks, args.seeds, out, list(args.set), args.jobs, args.launcher,
-                           list(args.launcher_set), args.stack_seeds)
+                           list(args.launcher_set), args.stack_seeds, stop)
     except TrainingStopped as err:
         print(f"stopped: {err} (the same algd-compare command continues every run where it stopped)", file=sys.stderr)
         return err.exit_code

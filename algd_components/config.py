@@ -5,12 +5,13 @@ config is composed (``optim.lr=abc`` and unknown keys fail there), and the allow
 of each value is written once, beside its default, with :func:`checked`.
 :func:`check_ranges` walks a composed config and raises one :class:`ConfigError` naming
 the first bad key.  An algorithm's config (``algd_components.algorithms``) extends
-:class:`TrainConfig` with its own node and is composed by :func:`compose_config` from
-the YAML presets in ``algd_components/conf``.
+:class:`TrainConfig` with its own node and is composed by
+:func:`algd_components.algorithms.compose_config` from the YAML presets in
+``algd_components/conf``.  This module imports only what it describes (the dual rules' and
+precision names); composition lives with the registry.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ __all__ = [
     "flatten",
     "checked",
     "check_ranges",
-    "compose_config",
+    "one_line",
     "TrainConfig",
     "EnvConfig",
     "CollectorConfig",
@@ -282,14 +283,17 @@ class TrainConfig:
     # own folder if it holds a checkpoint (nothing to do if it is finished), else start it afresh
     resume: Optional[str] = None
     overwrite: bool = False  # a fresh run may replace the run already in its folder
+    # the progress display (training/progress.py): a bar on a terminal, else a plain line every
+    # progress_every_s seconds; false: nothing
     progress_bar: bool = True
+    progress_every_s: float = checked(30.0, gt=0, le=86400, note="seconds between plain progress lines")
 
 
 # ---------------------------------------------------------------------------- composition
 CONF_MODULE = "algd_components.conf"
 
 
-def _one_line(err: Exception) -> str:
+def one_line(err: Exception) -> str:
     """Hydra/OmegaConf composition errors as one line naming the key."""
     from hydra.errors import OverrideParseException
 
@@ -308,41 +312,3 @@ def _one_line(err: Exception) -> str:
         return f"{key}: {msg}"
     text = str(err).strip().splitlines()
     return " ".join(t.strip() for t in text[:2] if t.strip()) or type(err).__name__
-
-
-def compose(config_name: str, overrides: Sequence[str]) -> DictConfig:
-    """Hydra's compose of ``config_name`` from the package's config module (plus nodes in
-    Hydra's ConfigStore), with errors turned into one-line :class:`ConfigError`."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    from . import algorithms  # noqa: F401  registers the schemas in the ConfigStore
-
-    # inside a @hydra.main job Hydra is initialised already, with this module on its search path
-    initialized = GlobalHydra.instance().is_initialized()
-    with contextlib.nullcontext() if initialized else initialize_config_module(CONF_MODULE, version_base="1.3"):
-        try:
-            return hydra_compose(config_name, overrides=list(overrides))
-        except Exception as err:
-            raise ConfigError(_one_line(err)) from None
-
-
-def compose_config(algo: str, overrides: Sequence[str] = (), shared: Sequence[str] = ()) -> DictConfig:
-    """The config of registered algorithm ``algo`` with Hydra-style ``overrides``
-    (``["env.name=SafetyHopperVelocity-v1", "algd.mc_samples=4"]``), checked.
-
-    ``shared`` overrides apply before the algorithm's own variant overrides (``lgd``'s
-    ``lagrangian=standard``), ``overrides`` after them: what ``compare --set`` gives every
-    algorithm cannot undo what makes an algorithm itself.
-
-    Raises :class:`ConfigError` (one line naming the key) for an unknown algorithm or
-    key, a value of the wrong type or out of its range.
-    """
-    from . import algorithms
-
-    spec = algorithms.get(algo)
-    own = [o for o in overrides if not o.startswith("algo=")]
-    cfg = compose(spec.config, [*shared, *spec.overrides, f"algo={spec.name}", *own])
-    algorithms.validate(cfg)
-    return cfg

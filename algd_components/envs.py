@@ -36,6 +36,7 @@ __all__ = [
     "get_task",
     "make_env",
     "cost_limit_for_critic",
+    "episode_cost_limit",
     "CostAsReward",
     "TruncateObservation",
     "GoalTerminated",
@@ -100,6 +101,20 @@ def get_task(name: str) -> TaskSpec:
             f"unknown task {name!r}; list the valid ones with: python -m algd_components.envs --list"
         )
     return TASKS[name]
+
+
+def episode_cost_limit(task: TaskSpec, max_episode_steps: int | None = None, cost_limit: float | None = None) -> float:
+    """The cost limit a run of ``task`` judges its episodes by: ``cost_limit`` (``env.cost_limit``)
+    when given; else the task's, and an episodic limit scaled to the episode length the run uses
+    (``task.cost_limit × max_episode_steps / task.max_episode_steps``: an episode cut to 1/10 of
+    its steps gets 1/10 of the budget, the same cost per step).  The one rule of the loop, the
+    critic's budget, ``algd-eval``, the figures and ``algd-compare``'s summary."""
+    if cost_limit is not None:
+        return float(cost_limit)
+    steps = task.max_episode_steps if max_episode_steps is None else int(max_episode_steps)
+    if task.limit_kind == "discounted" or steps == task.max_episode_steps:
+        return task.cost_limit
+    return task.cost_limit * steps / task.max_episode_steps
 
 
 def cost_limit_for_critic(task: TaskSpec, gamma: float, max_episode_steps: int, cost_limit: float | None = None) -> float:
@@ -204,6 +219,19 @@ class GoalTerminated(Transform):
         return output_spec
 
 
+def _quiet_start() -> None:
+    """Drop gymnasium-robotics' import-time notice (a plain print to stderr, once per process
+    and env worker) at its source: gymnasium prints what ``farama_notifications`` holds for
+    its plugins when it is first imported, which is here (and in each env worker, which builds
+    its env through :func:`make_env`)."""
+    try:
+        import farama_notifications
+
+        farama_notifications.notifications.pop("gymnasium_robotics", None)
+    except Exception:  # not installed, or a different layout: nothing to silence
+        pass
+
+
 def _speed_cost_env(env_id: str, **make_kwargs):
     """A gymnasium MuJoCo env whose ``step`` returns safety-gymnasium's 6-tuple with
     cost = |x velocity| (Hopper, HalfCheetah) or the planar speed (Ant, Humanoid)."""
@@ -233,6 +261,7 @@ def make_env(
     steps = task.max_episode_steps if max_episode_steps is None else int(max_episode_steps)
     if steps < 1:
         raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps!r}")
+    _quiet_start()
     from torchrl.envs.libs.safety_gymnasium import SafetyGymnasiumEnv, SafetyGymnasiumWrapper
 
     render = {} if render_mode is None else {"render_mode": render_mode}

@@ -19,7 +19,7 @@ import numpy as np
 from torchrl.envs.utils import ExplorationType
 
 from .config import ConfigError
-from .envs import get_task, make_env
+from .envs import episode_cost_limit, get_task, make_env
 from .policy import load_policy
 from .training.metrics import mark_violations, run_episodes
 
@@ -33,7 +33,7 @@ def evaluate_run(source, episodes: int = 10, deterministic: bool = True, seed: i
     cfg = policy.info["config"]
     task = get_task(cfg["env"]["name"])
     steps = cfg["env"]["max_episode_steps"] or task.max_episode_steps
-    limit = cfg["env"]["cost_limit"] if cfg["env"]["cost_limit"] is not None else task.cost_limit
+    limit = episode_cost_limit(task, steps, cfg["env"]["cost_limit"])
     seed = cfg["env"]["seed"] + 20_000 if seed is None else seed
     env = make_env(task.name, seed=seed, max_episode_steps=steps)
     try:

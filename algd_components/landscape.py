@@ -97,7 +97,7 @@ def landscape_from_run(run, state: str = "reset:0", dims=(0, 1), n: int = 101, s
     from omegaconf import OmegaConf
     from torchrl.data import Bounded
 
-    from .envs import cost_limit_for_critic, get_task
+    from .envs import cost_limit_for_critic, episode_cost_limit, get_task
 
     cfg = OmegaConf.create(blob["config"])
     if "algd" not in cfg:
@@ -111,7 +111,7 @@ def landscape_from_run(run, state: str = "reset:0", dims=(0, 1), n: int = 101, s
     ckpt = read_checkpoint(run_dir / CHECKPOINT_FILE)
     task = get_task(cfg.env.name)
     steps = cfg.env.max_episode_steps or task.max_episode_steps
-    h = cost_limit_for_critic(task, cfg.optim.cost_gamma, steps, cfg.env.cost_limit)
+    h = cost_limit_for_critic(task, cfg.optim.cost_gamma, steps, episode_cost_limit(task, steps, cfg.env.cost_limit))
     algo = algorithms.get(blob["algo"]).build(cfg, blob["obs_dim"], Bounded(low=low, high=high, shape=low.shape), h, "cpu")
     loss = algo.loss
     try:
@@ -170,7 +170,7 @@ def draw(land: dict, output) -> Path:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m algd_components.landscape", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m algd_components.landscape", description=__doc__.split("\n\n")[0].replace("\n", " ").replace("``", ""))
     p.add_argument("run", nargs="?", help="a run folder of an ALGD-family algorithm")
     p.add_argument("--state", default="reset:0", help="reset:SEED | buffer:I | comma-separated observation")
     p.add_argument("--dims", nargs=2, type=int, default=[0, 1], help="the two action dimensions to sweep")

@@ -8,37 +8,19 @@ the config values that differ between the groups.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import warnings
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from .config import flatten
-from .envs import TASKS
+from .runs import cost_panel, evaluations, load_run  # noqa: F401  evaluations: re-exported for plot's users
 
 # keys that do not make runs different experiments: the seed, bookkeeping, and how the machine ran them
 # (math threads, allocator; a stacked seed's folder records env.num_seeds=1, runs older than the key lack it)
 IGNORED_KEYS = ("env.seed", "env.num_seeds", "resume", "progress_bar", "hydra", "collector.total_frames", "checkpoint",
                 "logger.backend", "system.num_threads", "system.retain_freed_memory")
-
-
-def load_run(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
-    run_dir = Path(run_dir)
-    metrics, config = run_dir / "metrics.csv", run_dir / "config.yaml"
-    if not metrics.is_file() or not config.is_file():
-        raise ValueError(f"{run_dir}: not a run directory (needs metrics.csv and config.yaml)")
-    with open(metrics, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(f"{metrics}: no evaluation rows yet")
-    cols = {k: np.array([float(r[k]) if r[k] not in ("", None) else np.nan for r in rows]) for k in rows[0]}
-    with open(config) as f:
-        cfg = flatten(yaml.safe_load(f))
-    return cfg, cols
 
 
 def group_runs(run_dirs):
@@ -53,34 +35,14 @@ def group_runs(run_dirs):
     return groups
 
 
-def cost_panel(cfg: dict) -> tuple[str, float | None]:
-    """Which cost column to plot and its budget."""
-    task = TASKS.get(cfg.get("env.name"))
-    limit = cfg.get("env.cost_limit")
-    if task is None:
-        return "eval_cost", limit
-    limit = task.cost_limit if limit is None else limit
-    return ("eval_discounted_cost" if task.limit_kind == "discounted" else "eval_cost"), limit
+LINESTYLES = ("-", "--", "-.", ":")
 
 
-def evaluations(run_dir: str | Path) -> dict:
-    """A run's evaluations as the study tables read them (raises ``ValueError`` before the first):
-    ``frames``, ``ret``, ``cost`` (the task's cost measure, :func:`cost_panel`), ``train_cost`` (the
-    mean cost of the last training episodes, ``NaN`` before the first) and ``wall`` at each
-    evaluation; ``lam``, λ where logged (empty for an algorithm without one); ``cost_col``, the
-    cost measure's column name; ``limit``, the cost limit. Used by ``compare.summarize`` and the
-    study tables in ``studies/``, so that they all read a run one way."""
-    cfg, cols = load_run(run_dir)
-    cost_col, limit = cost_panel(cfg)
-    at = np.isfinite(cols["eval_return"])
-    return {"frames": cols["frames"][at], "ret": cols["eval_return"][at], "cost": cols[cost_col][at],
-            "train_cost": cols["train_episode_cost"][at], "wall": cols["wall_time_s"][at],
-            "lam": cols["lambda"][np.isfinite(cols["lambda"])], "cost_col": cost_col, "limit": limit}
-
-
-def draw_curves(axes, runs, cost_col: str, label: str) -> None:
+def draw_curves(axes, runs, cost_col: str, label: str, index: int = 0) -> None:
     """One curve per panel — eval return, ``cost_col``, λ — for ``runs`` (``load_run`` pairs): mean ± sample std
-    over them, up to the evaluations they all have; a column none of them has (all NaN) is left out."""
+    over them, up to the evaluations they all have; a column none of them has (all NaN) is left out.
+    ``index``: the curve's number in its figure, which picks its line style, so that curves lying on
+    each other (two algorithms' λ at 0) stay visible."""
     n = min(len(c["frames"]) for _, c in runs)
     frames = runs[0][1]["frames"][:n]
     for ax, col in zip(axes, ("eval_return", cost_col, "lambda")):
@@ -92,7 +54,8 @@ def draw_curves(axes, runs, cost_col: str, label: str) -> None:
             # the band is the sample std over runs (ddof 1; 0 for a single run)
             mean = np.nanmean(values, 0)
             std = np.nanstd(values, 0, ddof=1) if len(values) > 1 else np.zeros_like(mean)
-        ax.plot(frames, mean, label=f"{label} (n={len(runs)}{', band ± sample std' if len(runs) > 1 else ''})")
+        ax.plot(frames, mean, ls=LINESTYLES[index % len(LINESTYLES)], lw=1.5 + 0.5 * (index % 2),
+                label=f"{label} (n={len(runs)}{', band ± sample std' if len(runs) > 1 else ''})")
         ax.fill_between(frames, mean - std, mean + std, alpha=0.2)
 
 
@@ -105,13 +68,13 @@ def plot(run_dirs, output: str | Path) -> Path:
     groups = group_runs(run_dirs)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     limits = set()
-    for label, runs in groups.items():
+    for index, (label, runs) in enumerate(groups.items()):
         cost_col, limit = cost_panel(runs[0][0])
         limits.add((cost_col, limit))
-        draw_curves(axes, runs, cost_col, label)
+        draw_curves(axes, runs, cost_col, label, index)
     for cost_col, limit in limits:
         if limit is not None:
-            axes[1].axhline(limit, ls="--", color="k", lw=1, label="cost limit")
+            axes[1].axhline(limit, ls="--", color="k", lw=1, label=f"cost limit {limit:g}")
     titles = ("eval return", " / ".join(sorted({c for c, _ in limits})).replace("_", " "), "λ")
     for ax, title in zip(axes, titles):
         ax.set_title(title)

@@ -16,7 +16,7 @@ import torch
 from torchrl.envs.utils import step_mdp
 
 from algd_components.algorithms import algd as recipe
-from algd_components.config import compose_config
+from algd_components.algorithms import compose_config
 from algd_components.profiling import cpu_description
 from algd_components.training import factories
 

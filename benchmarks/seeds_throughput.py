@@ -26,7 +26,7 @@ import torch
 from torchrl.data import Bounded
 
 from algd_components import algorithms
-from algd_components.config import compose_config
+from algd_components.algorithms import compose_config
 from algd_components.profiling import GlobalFlopCounter, cpu_description, median_ms
 from algd_components.stacked import StackedLosses, StackedUpdate, stack_optimizers
 from algd_components.training import train

@@ -22,7 +22,8 @@ from torchrl.data import Bounded
 from algd_components.algorithms import algd as recipe
 from algd_components.algorithms.common import pick_device
 from algd_components.allocator import retain_freed_memory
-from algd_components.config import ConfigError, compose_config, require
+from algd_components.algorithms import compose_config
+from algd_components.config import ConfigError, require
 from algd_components.precision import FLOAT32_MATMUL_PRECISIONS, float32_matmul_precision, update_autocast
 from algd_components.profiling import (GlobalFlopCounter, count_dispatched_ops, cpu_description, matmul_gflops, median_ms,
                                        record_products, replay_products)

@@ -6,7 +6,8 @@ without it).
 
 For every run under SRC whose ``metrics.csv`` has reached its config's ``collector.total_frames``
 (the test ``algd-compare`` itself uses to skip a run), copies ``config*.yaml``, ``metrics.csv``,
-and ``episodes.csv`` to the same relative folder under DST, with a
+``episodes.csv`` and ``saturation.csv`` (``studies/saturation.py``, where measured) to the same
+relative folder under DST, with a
 ``machine.txt`` naming the CPU, core count and torch version (runs do not outlive the machine that
 ran them, so this is that machine; fixed-seed results differ between CPU types). Checkpoints
 and policies stay out (6 MB per run with the replay buffer). Copying the record back
@@ -23,15 +24,15 @@ from pathlib import Path
 import torch
 
 from algd_components.compare import _finished
-from algd_components.plot import load_run
+from algd_components.runs import load_run
 from algd_components.profiling import cpu_description
 
-KEEP = ("config*.yaml", "metrics.csv", "episodes.csv")  # logs/ repeats metrics.csv's rows
+KEEP = ("config*.yaml", "metrics.csv", "episodes.csv", "saturation.csv")  # logs/ repeats metrics.csv's rows
 
 
 def machine() -> str:
     """The CPU and which of the benchmarks' ``ISA_FLAGS`` it has (two CPUs sold under one name, "AMD
-    EPYC", differ in AVX-512 and in speed: docs/results.md, part 3), the core count, torch and Python."""
+    EPYC", differ in AVX-512 and in speed: studies/paper_study/REPORT.md, part 3), the core count, torch and Python."""
     cpu = cpu_description()
     isa = ", ".join(cpu["cpu_isa"] or []) or "no AVX2"
     return f"{cpu['cpu']} ({isa}), {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}\n"

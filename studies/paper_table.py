@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from algd_components.plot import evaluations
+from algd_components.runs import evaluations
 
 
 def run_stats(path: Path) -> dict | None:

@@ -11,7 +11,7 @@ import statistics
 from pathlib import Path
 
 from algd_components.evaluate import evaluate_run
-from algd_components.plot import evaluations
+from algd_components.runs import evaluations
 
 ARMS = {"5 per frame, targets every 2nd (released)": "comparisons/hopper_utd5",
         "1 per frame, targets every 2nd": "comparisons/hopper_utd1"}

@@ -2,7 +2,7 @@
 import sys
 
 import pytest
-from conftest import benchmark_json
+from helpers import benchmark_json
 
 
 def update_page_faults(allocator: str) -> float:

@@ -4,7 +4,7 @@ import torch
 
 from algd_components import train
 
-from conftest import FAST, make_cfg
+from helpers import FAST, make_cfg
 from algd_components.algorithms import algd as algd_algo
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

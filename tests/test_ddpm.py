@@ -11,7 +11,7 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 import algd_components as A
 from algd_components import functional as F
 from algd_components import compose_config, train
-from conftest import FAST
+from helpers import FAST
 
 
 def test_score_eps_conversion_is_the_vp_identity_and_round_trips():

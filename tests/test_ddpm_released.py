@@ -375,7 +375,7 @@ def test_bandit_every_accepted_preset_tracks_the_state(overrides):
     from torchrl.data import Bounded
 
     from algd_components.algorithms import algd as recipe
-    from algd_components.config import compose_config
+    from algd_components import compose_config
 
     cfg = compose_config("algd", [*overrides, "network.actor_hidden=[64,64]"])
     torch.manual_seed(0)
@@ -391,7 +391,7 @@ def test_bandit_every_accepted_preset_tracks_the_state(overrides):
                                             (["algd.actor=ddpm", "algd.ddpm_variant=eps"], "algd.ddpm_variant"),
                                             (["algd.actor=ddpm", "algd.chain_space=action"], "algd.chain_space")])
 def test_nearly_state_independent_ddpm_presets_are_refused_in_one_line(overrides, key):
-    from algd_components.config import ConfigError, compose_config
+    from algd_components import ConfigError, compose_config
 
     with pytest.raises(ConfigError) as err:
         compose_config("algd", overrides)

@@ -9,7 +9,8 @@ import time
 import pytest
 import torch
 
-from conftest import FAST
+from algd_components.training.metrics import TIME_COLUMNS
+from helpers import FAST, FAST_SAC
 
 TRAIN = [sys.executable, "-c", "from algd_components.cli import train_main; train_main()"]
 LONG = [*FAST, "env.name=SafetyHopperVelocity-v1", "collector.total_frames=900", "checkpoint.interval=900",
@@ -85,8 +86,7 @@ def test_a_signal_saves_at_an_update_boundary_and_resume_owes_nothing(tmp_path, 
     assert [r["frames"] for r in a] == [r["frames"] for r in b]
     # the updates a run makes do not depend on where it was stopped: the batch's owed updates ran on resume
     assert [r["updates"] for r in a] == [r["updates"] for r in b]
-    time_cols = {"wall_time_s", "updates_per_s", "frames_per_s", "update_time_fraction"}
-    same = lambda r: {k: v for k, v in r.items() if k not in time_cols}  # noqa: E731
+    same = lambda r: {k: v for k, v in r.items() if k not in TIME_COLUMNS}  # noqa: E731
     stopped_at = int(written[-1]["frames"])
     # rows before the stop are the uninterrupted run's (after it the resumed env starts a fresh episode)
     assert [same(r) for r in a if int(r["frames"]) <= stopped_at] == [same(r) for r in b if int(r["frames"]) <= stopped_at]
@@ -104,3 +104,44 @@ def test_a_second_signal_stops_at_once_and_leaves_files_whole(tmp_path):
     assert rc == 130 and len(err) == 1 and err[0].startswith("stopped: "), (rc, err)
     torch.load(run / "checkpoint.pt", weights_only=True)  # whole
     assert not list(run.glob(".*.tmp"))
+
+
+SAC_600 = [*FAST_SAC, "collector.total_frames=600", "checkpoint.interval=600", "logger.eval_iter=150"]
+COMPARE = [sys.executable, "-c", "import sys; from algd_components.compare import main; sys.exit(main())"]
+
+
+def test_compare_ctrl_c_saves_the_run_in_flight_starts_no_other_and_the_same_command_finishes(tmp_path):
+    out = tmp_path / "cmp"
+    cmd = [*COMPARE, "--algos", "sac_lag", "--tasks", "SafetyHopperVelocity-v1", "--seeds", "0", "1", "--out", str(out),
+           "--set", *SAC_600]
+    first = out / "sac_lag" / "SafetyHopperVelocity-v1" / "seed0"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_rows(proc, first)
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=60)
+    err = proc.stderr.read().strip().splitlines()
+    assert rc == 130 and len(err) == 1 and err[0].startswith("stopped: SIGINT"), (rc, err)
+    assert (first / "checkpoint.pt").exists() and not (first.parent / "seed1").exists()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for seed in (first, first.parent / "seed1"):
+        frames = [r["frames"] for r in rows(seed)]
+        assert frames == ["150", "300", "450", "600"], (seed, frames)
+
+
+def test_stacked_seeds_stop_together_saved_and_resume_finishes(tmp_path):
+    run = tmp_path / "run"
+    cmd = [*TRAIN, "algo=sac_lag", *SAC_600, "env.name=SafetyHopperVelocity-v1", "env.num_seeds=2",
+           f"hydra.run.dir={run}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_rows(proc, run / "seed0")
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=60)
+    err = proc.stderr.read().strip().splitlines()
+    assert rc == 130 and len(err) == 1 and "seeds [0, 1] stopped at" in err[0] and "resume=auto" in err[0], (rc, err)
+    states = [torch.load(run / f"seed{s}" / "checkpoint.pt", weights_only=True)["state"] for s in (0, 1)]
+    assert states[0]["frames"] == states[1]["frames"] >= 150 and states[0]["updates"] == states[1]["updates"]
+    done = subprocess.run([*cmd, "resume=auto"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for s in (0, 1):
+        assert [r["frames"] for r in rows(run / f"seed{s}")] == ["150", "300", "450", "600"]

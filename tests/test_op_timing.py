@@ -4,7 +4,7 @@ import time
 
 import pytest
 import torch
-from conftest import run_benchmark
+from helpers import run_benchmark
 
 from algd_components.profiling import PRODUCT_OPS, time_dispatched_ops
 

@@ -6,7 +6,7 @@ import torch
 
 from algd_components.training.checkpoints import read_checkpoint
 
-from conftest import FAST, make_cfg
+from helpers import FAST, make_cfg
 from algd_components import train
 from algd_components.training import loop as trainer
 from algd_components.critics import EnsembleCostValue

@@ -9,7 +9,7 @@ from algd_components import compose_config
 from algd_components.algorithms import algd as algd_algo
 from algd_components.algorithms import sac as sac_algo
 from algd_components.updates import ForeachSoftUpdate
-from conftest import FAST, FAST_SAC
+from helpers import FAST, FAST_SAC
 from torchrl.data import Bounded
 
 O, ACT, B, M = 5, 3, 16, 4

@@ -10,7 +10,7 @@ import torch
 
 from algd_components import compose_config, train
 from algd_components.landscape import main as landscape
-from conftest import FAST, FAST_SAC, ROOT
+from helpers import FAST, FAST_SAC, ROOT
 
 
 def test_a_method_built_outside_the_package_trains_on_a_real_task(tmp_path):

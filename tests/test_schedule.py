@@ -5,7 +5,7 @@ import torch
 from tensordict import TensorDict
 
 import algd_components as A
-from algd_components.config import compose_config
+from algd_components import compose_config
 from algd_components.training.schedule import UpdateSchedule
 
 

@@ -124,7 +124,7 @@ class ALGDAgent:
 def test_vs_released_alternates_two_workers_and_reports_one_line(tmp_path):
     """The harness on a stand-in for the released package (its real code is not ours to ship):
     found through PYTHONPATH only, CUDA mapped to the CPU in its constructor, turns alternated."""
-    from conftest import benchmark_json, run_benchmark
+    from helpers import benchmark_json, run_benchmark
 
     root = tmp_path / "released"
     (root / "agents" / "algd").mkdir(parents=True)
@@ -149,7 +149,7 @@ def test_vs_released_alternates_two_workers_and_reports_one_line(tmp_path):
 
 
 def test_seeds_throughput_reports_each_s_and_one_json_line():
-    from conftest import benchmark_json
+    from helpers import benchmark_json
 
     out = benchmark_json("seeds_throughput.py", "--num-seeds", "1", "2", "--skip-frames", "--repeats", "1",
                          "--warmup", "0", "--json", timeout=600)
@@ -160,7 +160,7 @@ def test_seeds_throughput_reports_each_s_and_one_json_line():
 
 
 def test_stacked_divergence_stops_every_seed_in_one_line_with_good_checkpoints(tmp_path):
-    from conftest import FAST
+    from helpers import FAST
 
     from algd_components.updates import NonFiniteError
 

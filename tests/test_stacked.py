@@ -8,7 +8,7 @@ from tensordict import TensorDict
 from torchrl.data import Bounded
 
 from algd_components import algorithms
-from algd_components.config import compose_config
+from algd_components import compose_config
 from algd_components.stacked import (StackedLosses, StackedUpdate, gather_optimizer_state, scatter_optimizer_state,
                                      stack_optimizers)
 from algd_components.updates import update_step

@@ -12,7 +12,7 @@ from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from algd_components import ConfigError, algorithms, compose_config, load_policy, train
 from algd_components.envs import make_env
-from conftest import FAST, FAST_SAC, ROOT
+from helpers import FAST, FAST_SAC, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +109,10 @@ def test_evaluate_prints_episodes_and_summary(algd_run, capsys):
 
     assert main([str(algd_run), "--episodes", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert len(result["episodes"]) == 2 and result["summary"]["cost_limit"] == 25.0
+    # the run's episodes are 50 steps: the task's 25 per 1000 steps, scaled to them (envs.episode_cost_limit)
+    assert len(result["episodes"]) == 2 and result["summary"]["cost_limit"] == 25.0 * 50 / 1000
     for e in result["episodes"]:
-        assert e["violation"] == (e["cost"] > 25.0) and e["length"] <= 50
+        assert e["violation"] == (e["cost"] > 1.25) and e["length"] <= 50
     assert main([str(algd_run), "--episodes", "2"]) == 0
     text = capsys.readouterr().out
     assert "violation rate:" in text and text.count("\n") == 7

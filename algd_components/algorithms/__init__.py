@@ -8,28 +8,19 @@ docs/components.md, "Your own algorithm"); ``algd-train algo=NAME`` and
 from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig
 
 from . import algd, ppo_lag, sac
 from .base import ENTRY_POINT_GROUP, Algorithm, AlgorithmSpec, get, names, register
-from .common import validate_common
+from .compose import compose, compose_config, validate
 
-__all__ = ["Algorithm", "AlgorithmSpec", "register", "get", "names", "validate", "ENTRY_POINT_GROUP", "store_schema"]
+__all__ = ["Algorithm", "AlgorithmSpec", "register", "get", "names", "validate", "compose", "compose_config",
+           "ENTRY_POINT_GROUP", "store_schema"]
 
 
 def store_schema(name: str, node) -> None:
     """Put a config dataclass into Hydra's ConfigStore as ``name`` (what a preset's
     defaults list starts with)."""
     ConfigStore.instance().store(name=name, node=node)
-
-
-def validate(cfg: DictConfig) -> None:
-    """All checks of a composed config: each key's range, the shared cross-key checks, then
-    the algorithm's own.  Raises :class:`~algd_components.config.ConfigError`."""
-    spec = get(cfg.algo)
-    validate_common(cfg)
-    if spec.validate is not None:
-        spec.validate(cfg)
 
 
 store_schema("algd_schema", algd.ALGDTrainConfig)

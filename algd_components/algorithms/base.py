@@ -119,5 +119,6 @@ def get(name: str) -> AlgorithmSpec:
 
 
 def names() -> list[str]:
-    """Registered algorithm names, sorted."""
+    """Registered algorithm names (those of installed plugins' entry points too), sorted."""
+    _load_entry_points()
     return sorted(_REGISTRY)

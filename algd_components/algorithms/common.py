@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from tensordict.nn import TensorDictModule
+from torchrl.data import Bounded
+from torchrl.modules import ProbabilisticActor, TanhNormal
 
 from ..config import ConfigError, check_ranges, require
 from ..dual import DualVariable
@@ -213,3 +216,20 @@ def released_init_(*xavier_modules: torch.nn.Module, cost_ensemble=None) -> None
                 m.reset_parameters("xavier")
     if cost_ensemble is not None:
         cost_ensemble.net.reset_parameters("trunc_normal")
+
+
+# ---------------------------------------------------------------- builders shared by SAC-Lag/CAL and PPO-Lag
+def action_bounds(action_spec, act_dim: int) -> Bounded:
+    """A per-row action box: a batched env's spec is ``[n_envs, d]`` with identical rows."""
+    low = action_spec.space.low.reshape(-1, act_dim)[0]
+    high = action_spec.space.high.reshape(-1, act_dim)[0]
+    return Bounded(low=low, high=high, shape=(act_dim,))
+
+
+def tanh_normal_actor(net, bounds: Bounded, **kwargs) -> ProbabilisticActor:
+    # TanhNormal squashes to [-1, 1] unless told the bounds (the spec alone does not tell it)
+    return ProbabilisticActor(
+        TensorDictModule(net, in_keys=["observation"], out_keys=["loc", "scale"]),
+        in_keys=["loc", "scale"], spec=bounds, distribution_class=TanhNormal,
+        distribution_kwargs={"low": bounds.space.low, "high": bounds.space.high}, **kwargs,
+    )

@@ -14,8 +14,7 @@ from ..baselines import PPOLagLoss
 from ..config import DualConfig, TrainConfig, checked, require
 from ..updates import OnPolicyUpdate
 from .base import Algorithm
-from .common import check_dual, make_dual
-from .sac import action_bounds, tanh_normal_actor
+from .common import action_bounds, check_dual, make_dual, tanh_normal_actor
 
 __all__ = ["PPOConfig", "PPOTrainConfig", "validate", "make_policy", "build"]
 

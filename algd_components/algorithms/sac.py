@@ -13,9 +13,8 @@ from typing import List
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tensordict.nn import NormalParamExtractor, TensorDictModule
-from torchrl.data import Bounded
-from torchrl.modules import MLP, ProbabilisticActor, TanhNormal, ValueOperator
+from tensordict.nn import NormalParamExtractor
+from torchrl.modules import MLP, ProbabilisticActor, ValueOperator
 
 from ..baselines import SACLagLoss
 from ..objectives import COST_TARGETS
@@ -23,7 +22,7 @@ from ..config import DualConfig, TrainConfig, checked, require
 from ..critics import EnsembleCostValue
 from ..updates import ForeachSoftUpdate
 from .base import Algorithm
-from .common import (goal_terminal_keys, check_cost_weight_decay, check_dual, check_replay_buffer, cost_weight_decay, make_dual, make_lagrangian,
+from .common import (action_bounds, goal_terminal_keys, tanh_normal_actor, check_cost_weight_decay, check_dual, check_replay_buffer, cost_weight_decay, make_dual, make_lagrangian,
                      released_init_)
 
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
@@ -105,22 +104,6 @@ def validate_cal(cfg: DictConfig) -> None:
             "a number > 0 for CAL (0 is SAC-Lag: use algo=sac_lag)")
     require(cfg.lagrangian.get("name") == "standard", "lagrangian", cfg.lagrangian.get("name", cfg.lagrangian),
             "'standard' for CAL (the rectified multiplier already is the augmented-Lagrangian gradient)")
-
-
-def action_bounds(action_spec, act_dim: int) -> Bounded:
-    """A per-row action box: a batched env's spec is ``[n_envs, d]`` with identical rows."""
-    low = action_spec.space.low.reshape(-1, act_dim)[0]
-    high = action_spec.space.high.reshape(-1, act_dim)[0]
-    return Bounded(low=low, high=high, shape=(act_dim,))
-
-
-def tanh_normal_actor(net, bounds: Bounded, **kwargs) -> ProbabilisticActor:
-    # TanhNormal squashes to [-1, 1] unless told the bounds (the spec alone does not tell it)
-    return ProbabilisticActor(
-        TensorDictModule(net, in_keys=["observation"], out_keys=["loc", "scale"]),
-        in_keys=["loc", "scale"], spec=bounds, distribution_class=TanhNormal,
-        distribution_kwargs={"low": bounds.space.low, "high": bounds.space.high}, **kwargs,
-    )
 
 
 def make_policy(cfg: DictConfig, obs_dim: int, action_spec) -> ProbabilisticActor:

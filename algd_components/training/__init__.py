@@ -2,7 +2,8 @@
 (metrics.csv, evaluation, loggers), :mod:`.factories` (envs, collector, replay buffer).
 How one update runs is :mod:`algd_components.updates` (the algorithms' builders choose it)."""
 from .checkpoints import POLICY_FILE, atomic_save, save_checkpoint, save_policy
-from .loop import RunState, train
+from .record import RunState
+from .run import train
 from .metrics import METRIC_COLUMNS, TIME_COLUMNS, EpisodeTracker, MetricsCSV, evaluate, run_episodes
 
 __all__ = ["train", "RunState", "METRIC_COLUMNS",

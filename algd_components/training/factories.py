@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 from torchrl.collectors import Collector
 from torchrl.data import LazyTensorStorage, TensorDictReplayBuffer
 
-from ..envs import cost_limit_for_critic, get_task, make_env
+from ..envs import cost_limit_for_critic, episode_cost_limit, get_task, make_env
 
 __all__ = ["make_envs", "make_batched_env", "train_env_factory", "make_collector", "make_replay_buffer"]
 
@@ -18,7 +18,7 @@ def make_envs(cfg: DictConfig):
     steps = cfg.env.max_episode_steps or task.max_episode_steps
     train_env = make_batched_env(task.name, cfg.env.num_envs, cfg.env.vectorize, cfg.env.seed, steps)
     eval_env = make_env(task.name, seed=cfg.env.seed + 10_000, max_episode_steps=steps)
-    h = cost_limit_for_critic(task, cfg.optim.cost_gamma, steps, cfg.env.cost_limit)
+    h = cost_limit_for_critic(task, cfg.optim.cost_gamma, steps, episode_cost_limit(task, steps, cfg.env.cost_limit))
     return train_env, eval_env, task, steps, h
 
 

@@ -2,6 +2,8 @@
 training-episode tracker, deterministic evaluation episodes, and TorchRL loggers."""
 from __future__ import annotations
 
+import contextlib
+
 import csv
 import io
 import math
@@ -189,6 +191,9 @@ def make_logger(backend: str, run_dir: Path, exp_name: str, resume_frames: int |
         logger = get_logger(backend, logger_name=str(Path(run_dir) / "logs"), experiment_name=exp_name)
     except ImportError as err:
         raise ConfigError(f"logger.backend={backend!r} needs a package that is not installed ({err}); use 'csv'") from None
+    if backend == "csv":  # TorchRL's CSV logger makes a videos/ folder up front; ours go to run_dir/videos
+        with contextlib.suppress(OSError):  # (removed only while empty)
+            (Path(logger.experiment.log_dir) / "videos").rmdir()
     if resume_frames is not None and backend == "tensorboard":
         from torch.utils.tensorboard import SummaryWriter
 

@@ -12,13 +12,13 @@ step for step, with a seed dimension.
 from __future__ import annotations
 
 import functools
+import signal
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
 import torch
-import tqdm
 from omegaconf import DictConfig
 
 from .. import algorithms
@@ -29,8 +29,12 @@ from ..stacked import StackedLosses, StackedPolicy, StackedUpdate, gather_optimi
 from ..updates import NonFiniteGuard
 from .checkpoints import restore_checkpoint
 from .factories import make_collector, make_envs, make_replay_buffer
-from .loop import RunRecord, RunState, Window, _clean, resolve_run, setup_process
+from .loop import TrainingStopped, train_one
+from .process import progress_bar_wanted, setup_process
+from .record import RunRecord, RunState, Window
+from .resume import clean_run_dir, owes_work, resolve_run
 from .metrics import EpisodeTracker
+from .progress import Progress, expected_updates
 from .schedule import UpdateSchedule
 
 __all__ = ["train_seeds", "seed_configs"]
@@ -47,17 +51,18 @@ def seed_configs(cfg: DictConfig, seeds: Sequence[int]) -> list[DictConfig]:
     return out
 
 
-def train_seeds(cfg: DictConfig, seeds: Sequence[int], run_dirs: Sequence[str | Path]) -> list[dict]:
+def train_seeds(cfg: DictConfig, seeds: Sequence[int], run_dirs: Sequence[str | Path], stop=None) -> list[dict]:
     """Train seed ``seeds[i]`` into ``run_dirs[i]``, all S in one vectorised process; returns
     each seed's final counters.
 
     ``cfg.resume`` may be null (fresh folders; ``overwrite`` as for one run) or ``"auto"``
     (each folder continues its own checkpoint).  Seeds whose checkpoints stand at different
     frame counts (a kill between two of the S checkpoint writes) cannot share an update: they
-    are then finished one after the other as single-seed runs, nothing lost.
+    are then finished one after the other as single-seed runs, nothing lost; so are seeds whose
+    checkpoints owe work (a signal stopped them inside a batch: the single-seed loop runs the owed
+    updates first).  ``stop`` (a :func:`~.interrupt.stop_on_signals` request): at the next update
+    every seed's checkpoint is written and :class:`~.loop.TrainingStopped` raised.
     """
-    from .loop import train
-
     require(len(seeds) == len(run_dirs) and len(seeds) >= 1, "env.num_seeds", len(seeds), "one run folder per seed")
     require(len(set(seeds)) == len(seeds), "env.seed", list(seeds), "distinct seeds")
     stacked = cfg.copy()
@@ -66,17 +71,18 @@ def train_seeds(cfg: DictConfig, seeds: Sequence[int], run_dirs: Sequence[str | 
     cfgs = seed_configs(cfg, seeds)
     resolved = [resolve_run(c, d) for c, d in zip(cfgs, run_dirs)]
     frames = {ckpt["state"]["frames"] if ckpt is not None else 0 for _, ckpt, _ in resolved}
-    if len(frames) > 1:
-        print(f"[algd] seeds {list(seeds)} stopped at different frame counts {sorted(frames)}: "
-              "finishing each one alone", flush=True)
-        return [train(_auto(c), d) for c, d in zip(cfgs, run_dirs)]
+    owed = any(ckpt is not None and owes_work(ckpt["state"]) for _, ckpt, _ in resolved)
+    if len(frames) > 1 or owed:
+        why = "owe the updates of a stopped batch" if owed else f"stopped at different frame counts {sorted(frames)}"
+        print(f"[algd] seeds {list(seeds)} {why}: finishing each one alone", flush=True)
+        return [train_one(_auto(c), d) for c, d in zip(cfgs, run_dirs)]
     cfgs = [c for c, _, _ in resolved]
     ckpts = [ckpt for _, ckpt, _ in resolved]
     run_dirs = [d for _, _, d in resolved]
     total = cfgs[0].collector.total_frames
     if all(ckpt is not None and ckpt["state"]["frames"] >= total for ckpt in ckpts):
         return [dict(ckpt["state"]) for ckpt in ckpts]
-    return _train_stacked(cfgs, ckpts, run_dirs)
+    return _train_stacked(cfgs, ckpts, run_dirs, stop)
 
 
 def _auto(cfg: DictConfig) -> DictConfig:
@@ -85,14 +91,14 @@ def _auto(cfg: DictConfig) -> DictConfig:
     return c
 
 
-def _train_stacked(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path]) -> list[dict]:
+def _train_stacked(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=None) -> list[dict]:
     cfg, S = cfgs[0], len(cfgs)
     spec = algorithms.get(cfg.algo)
     for c in cfgs:
         algorithms.validate(c)
     for c, ckpt, d in zip(cfgs, ckpts, run_dirs):
         d.mkdir(parents=True, exist_ok=True)
-        _clean(d, overwrite=c.overwrite and ckpt is None)
+        clean_run_dir(d, overwrite=c.overwrite and ckpt is None)
     setup_process(cfg)
     device = algorithms.common.pick_device(cfg.network.device)
     eval_envs, algos = [], []
@@ -134,7 +140,30 @@ def _train_stacked(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path]) ->
     next_eval, next_ckpt = every(cfg.logger.eval_iter), every(cfg.checkpoint.interval)
     windows = [Window() for _ in cfgs]
     run_start = time.time() - states[0].wall_time_s
-    pbar = tqdm.tqdm(total=cfg.collector.total_frames, initial=frames0, disable=not cfg.progress_bar, unit="frame")
+    progress = Progress(f"{cfg.algo} {task.name} seeds {cfgs[0].env.seed}-{cfgs[-1].env.seed}", cfg.collector.total_frames,
+                        expected_updates(schedule, frames0, cfg.collector.total_frames, cfg.collector.frames_per_batch,
+                                         cfg.replay_buffer.size, states[0].updates) if cfg.progress_bar else None,
+                        frames0, states[0].updates, enabled=cfg.progress_bar, every_s=cfg.progress_every_s,
+                        bar=progress_bar_wanted())
+    finished = False
+
+    def save_all() -> None:
+        stack.scatter()  # each seed's own modules and optimisers now hold its trained values
+        for name, opt in optimizers.items():
+            scatter_optimizer_state(opt, [a.optimizers[name] for a in algos])
+        for a, rb, ep, state, record in zip(algos, buffers, trackers, states, records):
+            record.save(a.loss, a.optimizers, rb, ep, state, a.policy, obs_dim, action_spec)
+
+    def stopped() -> TrainingStopped:
+        progress.set_phase("saving")
+        save_all()
+        owed = f", {states[0].pending_updates} updates owed (run first on resume)" if states[0].pending_updates else ""
+        folders = ", ".join(str(d) for d in run_dirs)
+        return TrainingStopped(f"{signal.Signals(stop.signum).name}: seeds {[c.env.seed for c in cfgs]} stopped at "
+                               f"{states[0].frames} frames and {states[0].updates} updates{owed}; checkpoints and "
+                               f"policies saved in {folders}; the same command with resume=auto continues them (algd-compare's "
+                               "does so itself)", stop.exit_code)
+
     try:
         for data in collector:  # [S, T]: seed s's frames in row s
             t = data.shape[-1]
@@ -143,25 +172,33 @@ def _train_stacked(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path]) ->
                 buffers[s].extend(data[s].reshape(-1))
                 states[s].frames += t
                 windows[s].frames += t
-            pbar.update(t)
+            progress.add_frames(t)
+            progress.set_phase("updating")
             t0 = time.time()
             n = schedule.updates(states[0].frames - t, t, len(buffers[0]))  # every seed has seen the same frames
             for state in states:
                 state.epoch_updates = schedule.epoch_updates
+            made = 0
             if n:
                 with float32_matmul_precision(cfg.system.float32_matmul_precision), update_autocast(device, cfg.system.autocast):
-                    for _ in range(n):
+                    for i in range(n):
+                        if stop is not None and stop.requested:  # the rest is owed, run first on resume
+                            for state in states:
+                                state.pending_updates = n - i
+                            break
                         loss_td = update(torch.stack([rb.sample() for rb in buffers]), guard=guard)
+                        progress.add_update()
+                        made = i + 1
             if guard.tripped():  # the guard watches the stack: it cannot tell which seed, so all stop
                 err = records[0].diverged(guard, guard_from, states[0].frames)
                 raise type(err)(f"seeds {[c.env.seed for c in cfgs]}, trained as one, all stopped: {err} "
                                 f"(each seed's folder holds its own checkpoint of the same frames)")
-            if n:
+            if made:
                 dt = time.time() - t0
                 last = {k: v.tolist() for k, v in loss_td.items() if v.dim() == 1}
                 for s, (state, window) in enumerate(zip(states, windows)):
-                    window.updates += n
-                    state.updates += n
+                    window.updates += made
+                    state.updates += made
                     window.update_s += dt / S  # each seed's share of the stacked update's time
                     state.last_losses = {k: v[s] for k, v in last.items()}
             wall = time.time() - run_start
@@ -169,24 +206,31 @@ def _train_stacked(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path]) ->
                 state.wall_time_s = wall
             done = states[0].frames >= cfg.collector.total_frames
             evaluate_now, save_now = states[0].frames >= next_eval or done, states[0].frames >= next_ckpt or done
+            if stop is not None and stop.requested:  # the evaluation due here runs on resume, after the owed updates
+                for state in states:
+                    state.eval_due = evaluate_now
+                raise stopped()
             if evaluate_now or save_now:
                 stack.scatter()  # each seed's own modules now hold its trained values
             if evaluate_now:
+                progress.set_phase("evaluating")
                 next_eval = every(cfg.logger.eval_iter)
                 for s, (a, record) in enumerate(zip(algos, records)):
                     eval_row, eval_episodes = record.evaluate(eval_envs[s], a.policy, task, max_steps, h, states[s].frames)
                     row = record.write_evaluation(states[s], eval_row, eval_episodes, trackers[s],
                                                   float(a.loss.dual.value), windows[s])
                     windows[s] = Window()
-                pbar.set_postfix(ret=f"{row['eval_return']:.1f}", cost=f"{row['eval_cost']:.1f}", lam=f"{row['lambda']:.3g}")
+                progress.evaluated(row["eval_return"], row["eval_cost"], row["lambda"])
             if save_now:
+                progress.set_phase("saving")
                 next_ckpt = every(cfg.checkpoint.interval)
-                for name, opt in optimizers.items():
-                    scatter_optimizer_state(opt, [a.optimizers[name] for a in algos])
-                for a, rb, ep, state, record in zip(algos, buffers, trackers, states, records):
-                    record.save(a.loss, a.optimizers, rb, ep, state, a.policy, obs_dim, action_spec)
+                save_all()
+            if stop is not None and stop.requested:  # a signal during the evaluation or the checkpoints
+                raise stopped()
+            progress.set_phase("collecting")
+        finished = True
     finally:
-        pbar.close()
+        progress.close(finished)
         collector.shutdown()
         for env in eval_envs:
             env.close()
