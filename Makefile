@@ -7,7 +7,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TRAIN_ARGS ?=
 
-.PHONY: setup train test bench clean
+.PHONY: setup train test bench docs clean
 
 setup: $(STAMP)
 
@@ -29,5 +29,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VPY) -m pytest -q -m perf $(PYTEST_ARGS)
 
+# the API reference from the docstrings (Sphinx autodoc, as TorchRL's): docs/_build/html/index.html
+docs: $(STAMP)
+	$(VPY) -m sphinx -W --keep-going -q -b html docs/api docs/_build/html
+
 clean:
-	rm -rf $(VENV) outputs multirun .pytest_cache
+	rm -rf $(VENV) outputs multirun .pytest_cache docs/_build
