@@ -33,6 +33,21 @@ def test_plain_lines_move_during_updates_and_end_at_100():
     assert "frames 100/100 · updates 100/100" in lines[-1] and "done" in lines[-1]
 
 
+def test_the_bar_redraws_during_updates():
+    """On a terminal the bar's text follows the updates (at most every 0.5 s), not only the frames."""
+    import time
+
+    out = io.StringIO()
+    p = Progress("r", total_frames=100, total_updates=100, stream=out, bar=True)
+    p.add_frames(50)
+    p.set_phase("updating")
+    p.add_update()
+    time.sleep(0.6)
+    p.add_update()
+    assert "updates 2/100" in out.getvalue()
+    p.close(finished=True)
+
+
 def test_an_interrupted_display_does_not_claim_100():
     out = io.StringIO()
     p = Progress("r", total_frames=100, total_updates=100, every_s=0.0, stream=out)

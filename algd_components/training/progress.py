@@ -50,6 +50,7 @@ class Progress:
         self.bar = None
         self.start, self.start_updates = time.monotonic(), updates
         self._next_line = self.start + every_s
+        self._last_draw = self.start  # the bar's last redraw (monotonic clock, as every time here)
         if bar is None:
             bar = self.stream.isatty() if hasattr(self.stream, "isatty") else False
         if enabled and bar:
@@ -75,6 +76,7 @@ class Progress:
         if self.bar is not None:
             self.bar.n = min(self._done(), self._total() - 1) if self.phase != "done" else self._total()
             self.bar.set_postfix_str(self._text(), refresh=True)
+            self._last_draw = time.monotonic()
         elif self.enabled and (time.monotonic() >= self._next_line or self.phase == "done"):
             pct = 100.0 if self.phase == "done" else min(99.9, 100.0 * self._done() / max(self._total(), 1))
             print(f"[{self.label}] {pct:5.1f}% {self._text()} · {_short(time.monotonic() - self.start)}",
@@ -93,7 +95,7 @@ class Progress:
         """One update done: cheap (a clock read) unless a redraw is due."""
         self.updates += 1
         if self.bar is not None:
-            if time.monotonic() - self.bar.last_print_t >= 0.5:
+            if time.monotonic() - self._last_draw >= 0.5:
                 self._refresh()
         elif self.enabled and time.monotonic() >= self._next_line:
             self._refresh()
