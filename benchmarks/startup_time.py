@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+from algd_components.profiling import cpu_description
+
 
 def importtime_s(module: str, env: dict) -> float:
     err = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], env=env,
@@ -41,7 +43,10 @@ def main() -> None:
             "import algd_components.functional": lambda: importtime_s("algd_components.functional", env),
             "algd-train --help": lambda: help_s(env)}
     out = {name: round(statistics.median(fn() for _ in range(args.repeats)), 2) for name, fn in runs.items()}
-    print(json.dumps({"seconds (median)": out, "repeats": args.repeats, "source": args.source or "installed"}))
+    src = args.source or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    commit = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(json.dumps({"seconds (median)": out, "repeats": args.repeats, "source": args.source or "installed",
+                      "commit": commit or None, **cpu_description()}))
 
 
 if __name__ == "__main__":
