@@ -34,9 +34,9 @@ from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from torch import nn
 
-from .updates import ForeachSoftUpdate, NonFiniteGuard
+from .updates import ForeachSoftUpdate
 
-__all__ = ["StackedLosses", "StackedUpdate", "StackedPolicy", "stack_optimizers", "scatter_optimizer_state", "gather_optimizer_state"]
+__all__ = ["StackedLosses", "VmappedLoss", "StackedSoftUpdate", "StackedPolicy", "stack_optimizers", "scatter_optimizer_state", "gather_optimizer_state"]
 
 
 def _containers(root) -> list[tuple[dict, str]]:
@@ -224,62 +224,61 @@ def gather_optimizer_state(stacked: torch.optim.Optimizer, per_seed: Sequence[to
                                   for k, v in states[0].items()}
 
 
-class StackedUpdate:
-    """One update of all S seeds: ``vmap`` of the loss over the seed dimension, one backward,
-    each (stacked) optimiser steps, the targets move (``ForeachSoftUpdate``'s rule and interval,
-    on the stacked tensors), then each seed's λ steps from its own loss output.
+class VmappedLoss:
+    """The S seeds' loss as one loss: :func:`~algd_components.updates.update_step` (the update
+    every run makes) trains all S through it, with :func:`stack_optimizers`'s optimisers and a
+    :class:`StackedSoftUpdate`.
 
-    Given the same batches and the same noise, equals S single-seed
-    :func:`~algd_components.updates.update_step` calls (tests/test_stacked.py).
-    ``randomness``: ``vmap``'s — ``"different"`` (each seed its own noise, training) or
-    ``"same"`` (one draw shared by all seeds, as tests inject it).
+    Calling it on a ``[S, B]`` batch (seed ``s``'s replay batch in row ``s``) runs loss 0's code
+    under ``vmap`` over the seed dimension and returns the ``[S]`` loss tensordict; the update's
+    backward of its sum gives each seed's parameters exactly their own gradient.
+    :meth:`step_dual` steps each seed's λ from its own loss output, in place in the stacked
+    buffers.  Given the same batches and the same noise, an update of it equals S single-seed
+    updates (tests/test_stacked.py).  ``randomness``: ``vmap``'s — ``"different"`` (each seed
+    its own noise, training) or ``"same"`` (one draw shared by all seeds, as tests inject it).
     """
 
-    def __init__(self, stack: StackedLosses, optimizers: Mapping[str, torch.optim.Optimizer], target_updater=None,
-                 randomness: str = "different"):
-        self.stack, self.optimizers, self.randomness = stack, dict(optimizers), randomness
-        self.params = [p for opt in self.optimizers.values() for g in opt.param_groups for p in g["params"]]
+    def __init__(self, stack: StackedLosses, randomness: str = "different"):
+        self.stack, self.randomness = stack, randomness
         loss0 = stack.losses[0]
-        self.step_dual = hasattr(loss0, "step_dual")
-        if self.step_dual and getattr(loss0, "dual_source", "batch") == "episode":
+        if hasattr(loss0, "step_dual") and getattr(loss0, "dual_source", "batch") == "episode":
             raise ValueError("dual source 'episode' reads one host number per run; stacked seeds need 'batch' or 'policy'")
-        self.targets, self.sources, self.eps, self.interval, self.calls = [], [], None, 1, 0
-        if target_updater is not None:
-            if not isinstance(target_updater, ForeachSoftUpdate):
-                raise TypeError(f"StackedUpdate steps targets by ForeachSoftUpdate's rule; got {type(target_updater).__name__}")
-            up = target_updater
-            for key, source in up._sources.items(True, True):
-                key = key if isinstance(key, tuple) else (key,)
-                target = up._targets.get(("target_" + key[0], *key[1:]))
-                self.sources.append(stack.stacked(source))
-                self.targets.append(stack.stacked(target))
-            self.eps, self.interval = float(up.eps), up.interval
+        self._forward = torch.vmap(lambda values, batch: stack.call(lambda loss, b: loss(b), values, batch), (0, 0),
+                                   randomness=randomness)
+        if hasattr(loss0, "step_dual"):
+            dual = torch.vmap(lambda values, td: stack.call(lambda loss, t: loss.step_dual(t), values, td), (0, 0),
+                              randomness=randomness)
 
-        self._forward = lambda values, batch: self.stack.call(lambda loss, b: loss(b), values, batch)
-        self._dual = lambda values, loss_td: self.stack.call(lambda loss, td: loss.step_dual(td), values, loss_td)
-
-    def __call__(self, batch: TensorDictBase, guard: NonFiniteGuard | None = None, **_) -> TensorDictBase:
-        """``batch``: ``[S, B]``, seed ``s``'s replay batch in row ``s``.  Returns the ``[S]`` loss
-        tensordict (detached)."""
-        loss_td = torch.vmap(self._forward, (0, 0), randomness=self.randomness)(self.stack.leaves, batch)
-        for opt in self.optimizers.values():
-            opt.zero_grad(set_to_none=True)
-        sum(v.sum() for k, v in loss_td.items() if k.startswith("loss_")).backward()
-        grads = [p.grad for p in self.params if p.grad is not None] if guard is not None else None
-        for opt in self.optimizers.values():
-            opt.step()
-        if guard is not None:
-            guard.check(loss_td, grads, self.params)
-        if self.targets:
-            self.calls += 1
-            if not (self.calls - 1) % self.interval:
+            def step_dual(loss_td: TensorDictBase, **_) -> None:  # per-run host numbers (episode cost): unused
                 with torch.no_grad():
-                    torch._foreach_lerp_(self.targets, self.sources, 1 - self.eps)
-        loss_td = loss_td.detach()
-        if self.step_dual:  # each seed's λ from its own loss output, in place in the stacked buffers
-            with torch.no_grad():
-                torch.vmap(self._dual, (0, 0), randomness=self.randomness)(self.stack.leaves, loss_td)
-        return loss_td
+                    dual(self.stack.leaves, loss_td.detach())
+
+            self.step_dual = step_dual
+
+    def __call__(self, batch: TensorDictBase) -> TensorDictBase:
+        return self._forward(self.stack.leaves, batch)
+
+
+class StackedSoftUpdate:
+    """``target_updater`` (a :class:`~algd_components.updates.ForeachSoftUpdate` of loss 0) on
+    the stacked tensors: the same rule ``θ' ← θ' + (1 - eps)(θ - θ')`` and interval, one
+    ``torch._foreach_lerp_`` for all S seeds (the rule is element-wise)."""
+
+    def __init__(self, stack: StackedLosses, target_updater: ForeachSoftUpdate):
+        if not isinstance(target_updater, ForeachSoftUpdate):
+            raise TypeError(f"stacked targets step by ForeachSoftUpdate's rule; got {type(target_updater).__name__}")
+        self.sources, self.targets = [], []
+        for key, source in target_updater._sources.items(True, True):
+            key = key if isinstance(key, tuple) else (key,)
+            self.sources.append(stack.stacked(source))
+            self.targets.append(stack.stacked(target_updater._targets.get(("target_" + key[0], *key[1:]))))
+        self.eps, self.interval, self.calls = float(target_updater.eps), target_updater.interval, 0
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.calls += 1
+        if not (self.calls - 1) % self.interval:
+            torch._foreach_lerp_(self.targets, self.sources, 1 - self.eps)
 
 
 class StackedPolicy(TensorDictModuleBase):

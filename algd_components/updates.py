@@ -84,12 +84,15 @@ def update_step(loss, optimizers: Mapping[str, torch.optim.Optimizer], target_up
     steps → ``target_updater.step()`` (when given) → ``loss.step_dual(loss_td, **dual_kwargs)``
     when ``step_dual`` and the loss has a dual variable (on-policy learning steps λ once per
     rollout instead).  ``guard`` (a :class:`NonFiniteGuard`) checks the losses, gradients and
-    parameters on the device.  Returns the detached loss tensordict.
+    parameters on the device.  Returns the detached loss tensordict.  The same function trains
+    S stacked seeds: ``loss`` a :class:`~algd_components.stacked.VmappedLoss`, whose ``[S]``
+    losses are summed (each seed's parameters get exactly their own gradient).
     """
     loss_td = loss(batch)
     for opt in optimizers.values():
         opt.zero_grad(set_to_none=True)
-    sum(v for k, v in loss_td.items() if k.startswith("loss_")).backward()
+    total = sum(v for k, v in loss_td.items() if k.startswith("loss_"))
+    (total.sum() if total.dim() else total).backward()  # [S] losses: S stacked seeds (stacked.VmappedLoss)
     params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"]]
     if max_grad_norm:
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)

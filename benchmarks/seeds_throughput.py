@@ -20,6 +20,7 @@ import argparse
 import json
 import platform
 import tempfile
+import functools
 import time
 
 import torch
@@ -28,7 +29,7 @@ from torchrl.data import Bounded
 from algd_components import algorithms
 from algd_components.algorithms import compose_config
 from algd_components.profiling import GlobalFlopCounter, cpu_description, median_ms
-from algd_components.stacked import StackedLosses, StackedUpdate, stack_optimizers
+from algd_components.stacked import StackedLosses, StackedSoftUpdate, VmappedLoss, stack_optimizers
 from algd_components.training import train
 from algd_components.updates import update_step
 from update_throughput import random_transitions  # benchmarks/
@@ -45,7 +46,8 @@ def update_rates(num_seeds: int, obs_dim: int, act_dim: int, repeats: int, warmu
         torch.manual_seed(s)
         algos.append(algorithms.get("algd").build(cfg, obs_dim, spec, 2.5, device))
     stack = StackedLosses([a.loss for a in algos])
-    update = StackedUpdate(stack, stack_optimizers(stack, algos[0].optimizers), algos[0].target_updater)
+    update = functools.partial(update_step, VmappedLoss(stack), stack_optimizers(stack, algos[0].optimizers),
+                               StackedSoftUpdate(stack, algos[0].target_updater))  # as the training loop runs S seeds
     batch = torch.stack([random_transitions(cfg.optim.batch_size, obs_dim, act_dim, torch.Generator().manual_seed(s))
                          for s in range(num_seeds)])
     ms, _ = median_ms(lambda: update(batch), device, repeats, warmup)

@@ -1,5 +1,6 @@
-"""Stacked seeds (algd_components/stacked.py): one vmapped update of S seeds equals S
-single-seed updates given the same batches and the same noise."""
+"""Stacked seeds (algd_components/stacked.py): the one update function, ``update_step``, on the
+S seeds' ``VmappedLoss`` equals S single-seed ``update_step`` calls given the same batches and
+the same noise."""
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,10 @@ from torchrl.data import Bounded
 
 from algd_components import algorithms
 from algd_components import compose_config
-from algd_components.stacked import (StackedLosses, StackedUpdate, gather_optimizer_state, scatter_optimizer_state,
-                                     stack_optimizers)
+import functools
+
+from algd_components.stacked import (StackedLosses, StackedSoftUpdate, VmappedLoss, gather_optimizer_state,
+                                     scatter_optimizer_state, stack_optimizers)
 from algd_components.updates import update_step
 
 OBS, ACT, B, S = 7, 2, 32, 2
@@ -54,12 +57,19 @@ def _batch(seed):
     }, [B]).update({("next", "goal_terminated"): torch.zeros(B, 1, dtype=torch.bool)})
 
 
+def _stacked_update(stack, algo0, randomness, targets=True):
+    """What the training loop runs for S seeds: update_step on the VmappedLoss."""
+    optimizers = stack_optimizers(stack, algo0.optimizers)
+    target = StackedSoftUpdate(stack, algo0.target_updater) if targets else None
+    update = functools.partial(update_step, VmappedLoss(stack, randomness), optimizers, target)
+    update.optimizers = optimizers
+    return update
+
+
 def _stacked(algo, overrides, randomness="same", adam_eps=None):
     algos = [_build(algo, overrides, s, adam_eps) for s in range(S)]
     stack = StackedLosses([a.loss for a in algos])
-    update = StackedUpdate(stack, stack_optimizers(stack, algos[0].optimizers), algos[0].target_updater,
-                           randomness=randomness)
-    return algos, stack, update
+    return algos, stack, _stacked_update(stack, algos[0], randomness)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -107,7 +117,7 @@ def test_different_randomness_gives_each_seed_its_own_noise(case):
     for randomness, equal in (("same", True), ("different", False)):
         algos = [_build(algo, overrides, 0) for _ in range(S)]
         stack = StackedLosses([a.loss for a in algos])
-        update = StackedUpdate(stack, stack_optimizers(stack, algos[0].optimizers), None, randomness=randomness)
+        update = _stacked_update(stack, algos[0], randomness, targets=False)
         out = update(torch.stack([_batch(0)] * S))
         assert torch.equal(out["loss_actor"][0], out["loss_actor"][1]) is equal, randomness
 
@@ -138,7 +148,7 @@ def test_refuses_what_cannot_be_stacked():
     algos = [_build("sac_lag", CASES["sac_lag"][1] + ["sac.dual.source=episode"], s) for s in range(S)]
     stack = StackedLosses([a.loss for a in algos])
     with pytest.raises(ValueError, match="episode"):
-        StackedUpdate(stack, stack_optimizers(stack, algos[0].optimizers), None)
+        VmappedLoss(stack)
     other = _build("sac_lag", CASES["sac_lag"][1] + ["network.critic_hidden=[16,16]"], 1)
     with pytest.raises(ValueError, match="build them with the same config"):
         StackedLosses([algos[0].loss, other.loss])
