@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import platform
 import sys
 from pathlib import Path
 
@@ -22,7 +23,9 @@ import yaml
 from .config import flatten
 from .envs import TASKS, episode_cost_limit
 
-__all__ = ["load_run", "cost_panel", "evaluations", "column_table", "main"]
+__all__ = ["load_run", "cost_panel", "evaluations", "column_table", "cpu_description", "main"]
+
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -91,6 +94,25 @@ def column_table(run_dirs, columns: list[str], last: bool = False, at: int | Non
             rows = rows[-1:]
         out += [[str(run), *(r[c] for c in columns)] for r in rows]
     return out
+
+
+def cpu_description() -> dict:
+    """The CPU model and which of :data:`ISA_FLAGS` it has: the project's machines are not all
+    one type (Intel Xeons with AVX-512/AMX, AMD EPYCs with AVX2), and the matmul kernels, so
+    every rate and fraction, differ between them."""
+    model, flags = platform.processor() or platform.machine(), None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break  # the first processor's block says it all
+    except OSError:
+        pass
+    return {"cpu": model, "cpu_isa": None if flags is None else [f for f in ISA_FLAGS if f in flags]}
 
 
 def main(argv=None) -> int:

@@ -17,7 +17,7 @@ from torchrl.envs.utils import step_mdp
 
 from algd_components.algorithms import algd as recipe
 from algd_components.algorithms import compose_config
-from algd_components.profiling import cpu_description
+from algd_components.runs import cpu_description
 from algd_components.training import factories
 
 

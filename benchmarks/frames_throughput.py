@@ -31,7 +31,7 @@ from algd_components.algorithms import algd as recipe
 from algd_components.algorithms.common import pick_device
 from algd_components.algorithms import compose_config
 from algd_components.config import ConfigError
-from algd_components.profiling import cpu_description, median_ms
+from profiling import cpu_description, median_ms
 from algd_components.training import factories
 
 

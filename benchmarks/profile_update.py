@@ -1,5 +1,5 @@
 """Where the time of one ALGD update goes: torch.profiler over repeated updates, and on CPU
-each aten op's wall-clock time (``algd_components.profiling.time_dispatched_ops``).
+each aten op's wall-clock time (``time_dispatched_ops`` in benchmarks/profiling.py).
 
     .venv/bin/python benchmarks/profile_update.py --mc-samples 6 --ensemble-size 6
 
@@ -17,7 +17,7 @@ from torch.profiler import ProfilerActivity, profile
 from update_throughput import add_update_args, device_and_build
 from algd_components.allocator import retain_freed_memory
 from algd_components.updates import update_step
-from algd_components.profiling import (PRODUCT_OPS, cpu_description, matmul_gflops, median_ms, record_products, replay_products,
+from profiling import (PRODUCT_OPS, cpu_description, matmul_gflops, median_ms, record_products, replay_products,
                     time_dispatched_ops)
 
 

@@ -28,7 +28,7 @@ from torchrl.data import Bounded
 
 from algd_components import algorithms
 from algd_components.algorithms import compose_config
-from algd_components.profiling import GlobalFlopCounter, cpu_description, median_ms
+from profiling import GlobalFlopCounter, cpu_description, median_ms
 from algd_components.stacked import StackedLosses, StackedSoftUpdate, VmappedLoss, stack_optimizers
 from algd_components.training import train
 from algd_components.updates import update_step

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from algd_components.profiling import cpu_description
+from algd_components.runs import cpu_description
 
 
 def importtime_s(module: str, env: dict) -> float:

@@ -25,7 +25,7 @@ from algd_components.allocator import retain_freed_memory
 from algd_components.algorithms import compose_config
 from algd_components.config import ConfigError, require
 from algd_components.precision import FLOAT32_MATMUL_PRECISIONS, float32_matmul_precision, update_autocast
-from algd_components.profiling import (GlobalFlopCounter, count_dispatched_ops, cpu_description, matmul_gflops, median_ms,
+from profiling import (GlobalFlopCounter, count_dispatched_ops, cpu_description, matmul_gflops, median_ms,
                                        record_products, replay_products)
 from algd_components.training.factories import make_replay_buffer
 from algd_components.updates import GraphedUpdate, NonFiniteGuard, update_step

@@ -171,7 +171,7 @@ def main(argv=None) -> int:
         "per_round_ms": {k: [round(statistics.median(turn), 2) for turn in v] for k, v in times.items()},
         "settings": {k: v for k, v in vars(args).items() if k not in ("json", "worker")},
     }
-    from algd_components.profiling import cpu_description
+    from algd_components.runs import cpu_description
     import torch
 
     result["settings"].update(torch=torch.__version__, **cpu_description())

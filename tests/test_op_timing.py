@@ -1,12 +1,12 @@
-"""algd_components.profiling.time_dispatched_ops, the wall-clock account behind docs/performance.md's
-"Where the time goes": each aten op timed alone, forward and backward."""
+"""``time_dispatched_ops`` of benchmarks/profiling.py (importable here through pytest's ``pythonpath``),
+the wall-clock account behind docs/performance.md's "Where the time goes": each aten op timed alone,
+forward and backward."""
 import time
 
 import pytest
 import torch
 from helpers import run_benchmark
-
-from algd_components.profiling import PRODUCT_OPS, time_dispatched_ops
+from profiling import PRODUCT_OPS, time_dispatched_ops
 
 SLEEP_S = 0.03
 

@@ -1,19 +1,20 @@
 """Measuring an update: FLOPs, dispatched ops (counted and timed one by one by wall clock),
 the matrix products alone, the machine's dense matmul rate and its CPU.
 
-What ``benchmarks/`` and docs/performance.md use; usable on any callable, e.g. one
-:func:`algd_components.updates.update_step` of your own loss.
+What ``benchmarks/`` and docs/performance.md use (benchmark tooling: it lives beside the
+benchmarks, not in the installed package); usable on any callable, e.g. one
+:func:`algd_components.updates.update_step` of your own loss.  ``tests/test_op_timing.py``
+imports it through pytest's ``pythonpath`` (pyproject.toml).
 """
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+from algd_components.runs import ISA_FLAGS, cpu_description  # noqa: F401  the machine a figure was measured on
 
 
 class _NoModuleTracker:
@@ -172,22 +173,3 @@ def time_dispatched_ops(fn) -> list[tuple[str, bool, tuple, float]]:
     with Time():
         fn()
     return records
-
-
-def cpu_description() -> dict:
-    """The CPU model and which of :data:`ISA_FLAGS` it has: the project's machines are not all
-    one type (Intel Xeons with AVX-512/AMX, AMD EPYCs with AVX2), and the matmul kernels, so
-    every rate and fraction, differ between them."""
-    model, flags = platform.processor() or platform.machine(), None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-                    break  # the first processor's block says it all
-    except OSError:
-        pass
-    return {"cpu": model, "cpu_isa": None if flags is None else [f for f in ISA_FLAGS if f in flags]}
