@@ -104,7 +104,7 @@ def _replay_buffer_contents(replay_buffer) -> dict:
     cursor (the storage's state_dict would hold all ``replay_buffer.size`` preallocated rows)."""
     n = len(replay_buffer)
     return {"data": replay_buffer.storage[:n].clone().to_dict() if n else None, "rows": n,
-            "cursor": int(replay_buffer._writer._cursor)}
+            "cursor": int(replay_buffer.writer.state_dict()["_cursor"])}  # the round-robin writer's own state
 
 
 def read_checkpoint(path: str | Path, lazy: bool = False) -> dict:
@@ -141,7 +141,8 @@ def _load_replay_buffer_contents(replay_buffer, contents: dict) -> None:
     if contents["data"] is not None:
         replay_buffer.extend(contents["data"].to(replay_buffer.storage.device))
     # the round-robin writer's position, so later writes land where they would have
-    replay_buffer._writer._cursor = contents["cursor"]
+    writer = replay_buffer.writer
+    writer.load_state_dict({**writer.state_dict(), "_cursor": contents["cursor"]})
 
 
 def save_checkpoint(run_dir: Path, cfg: DictConfig, loss, optimizers, replay_buffer, episodes, state: dict) -> None:
