@@ -14,3 +14,12 @@ def algd_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("algd") / "run"
     train(compose_config("algd", [*FAST, "env.name=SafetyHopperVelocity-v1"]), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def safety_gym_run(tmp_path_factory):
+    """One tiny finished ALGD run on SafetyPointGoal1-v0, ``(folder, final counters)``, shared by
+    the tests that only read it (its files, its figure, a refused resume); copy it to change it."""
+    from helpers import run_algd
+
+    return run_algd(tmp_path_factory.mktemp("sg"), "env.name=SafetyPointGoal1-v0")

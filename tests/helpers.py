@@ -1,5 +1,6 @@
 """What the tests share: tiny-but-real training settings and small helpers (imported as
 ``from helpers import ...``; the fixtures are in conftest.py)."""
+import csv
 import json
 import subprocess
 import sys
@@ -45,3 +46,17 @@ def benchmark_json(script: str, *args: str, timeout: int = 300) -> dict:
 def make_cfg(algo: str, overrides=()):
     """The checked config of registered algorithm ``algo`` with ``overrides``."""
     return compose_config(algo, list(overrides))
+
+
+def read_metrics(run_dir) -> list[dict]:
+    """A run's ``metrics.csv`` rows (strings, by column name)."""
+    with open(Path(run_dir) / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def run_algd(tmp_path, *overrides, name="run"):
+    """A tiny real ALGD run (``FAST`` plus ``overrides``) into ``tmp_path / name``: (folder, final counters)."""
+    from algd_components import train
+
+    out = Path(tmp_path) / name
+    return out, train(make_cfg("algd", [*FAST, *overrides]), out)

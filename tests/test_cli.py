@@ -62,9 +62,3 @@ def test_package_names_resolve_lazily():
     assert A.ALGDLoss.__name__ == "ALGDLoss" and callable(A.train) and "load_policy" in dir(A)
     with pytest.raises(AttributeError):
         A.no_such_name  # noqa: B018
-
-
-def test_envs_list_prints_no_warning():
-    out = subprocess.run([sys.executable, "-m", "algd_components.envs", "--list"], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0 and "Warning" not in out.stderr and out.stdout.startswith("task"), out.stderr

@@ -5,7 +5,6 @@ import time
 
 import pytest
 import torch
-from helpers import run_benchmark
 from profiling import PRODUCT_OPS, time_dispatched_ops
 
 SLEEP_S = 0.03
@@ -58,13 +57,3 @@ def test_refuses_non_cpu_tensors():
     x = torch.empty(3, device="meta")
     with pytest.raises(ValueError, match="CPU ops only, got a tensor on meta"):
         time_dispatched_ops(lambda: x + 1)
-
-
-def test_profile_update_prints_the_wall_clock_account():
-    out = run_benchmark("profile_update.py", "--batch-size", "16", "--mc-samples", "2", "--ensemble-size", "2",
-                        "--updates", "2")
-    assert "wall clock, each aten op timed alone (2 updates): a plain update takes" in out, out
-    assert "| `aten::bmm` |" in out
-    # the per-call comparison has a wall-clock column, filled in for silu on [M, N·B, 256]
-    row = next(line for line in out.splitlines() if line.startswith("| `aten::silu` |") and line.count("|") == 6)
-    assert "—" not in row, row
