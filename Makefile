@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	$(VPY) recipes/algd/train.py $(TRAIN_ARGS)
 
+# one pytest-xdist worker per core, at most 4; each worker's runs take cores / workers threads (tests/conftest.py)
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: $(STAMP)
-	$(VPY) -m pytest -q $(PYTEST_ARGS)
+	$(VPY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # timing and page-fault thresholds (pytest's `perf` marker): machine-dependent, kept out of `make test`
 bench: $(STAMP)

@@ -1,8 +1,24 @@
 """Fixtures shared by the tests (settings and helpers: tests/helpers.py)."""
+import os
+
 import pytest
 
 from algd_components import compose_config
 from helpers import FAST
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``make test``: one worker per core) each worker's training, in process
+    and in the CLI processes it starts, takes its share of the cores (``algd-compare --jobs``'s
+    rule, ``training/process.py``): workers whose threads outnumber the cores slow each other."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        from algd_components.training.process import PARALLEL_JOBS_ENV
+
+        os.environ.setdefault(PARALLEL_JOBS_ENV, workers)
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
 
 
 @pytest.fixture(scope="session")
