@@ -4,7 +4,7 @@ the key, before anything is written."""
 import dataclasses
 
 import pytest
-from helpers import FAST, make_cfg
+from helpers import FAST, make_cfg, read_metrics
 from omegaconf import OmegaConf
 
 from algd_components import ConfigError, compose_config, train
@@ -137,3 +137,28 @@ def test_bad_config_values_give_one_clear_error(tmp_path, override, key):
         train(make_cfg("algd", [*FAST, override]), tmp_path / "bad")
     assert "\n" not in str(err.value)
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_resume_composes_the_defaults_once_and_checks_each_config_once(safety_gym_run, tmp_path, monkeypatch):
+    """The pre-check of ``algd-train resume=RUN``, then the training it starts: Hydra composes the
+    algorithm's defaults at most once in the process (the resume compares the run's config with
+    them), and no config is checked twice (each check reads the machine and builds a Lagrangian)."""
+    import importlib
+    import shutil
+
+    composing = importlib.import_module("algd_components.algorithms.compose")  # the module, not the function
+
+    run = tmp_path / "run"
+    shutil.copytree(safety_gym_run[0], run)
+    composed, checked = [], []
+    real_compose, real_check = composing.compose, composing.validate_common
+    monkeypatch.setattr(composing, "compose", lambda name, overrides: composed.append(list(overrides)) or
+                        real_compose(name, overrides))
+    monkeypatch.setattr(composing, "validate_common", lambda cfg: checked.append(OmegaConf.to_yaml(cfg, resolve=True))
+                        or real_check(cfg))
+    resume = [f"resume={run}", "collector.total_frames=350", "collector.frames_per_batch=50"]
+    precheck("algd", resume)  # what algd-train runs first
+    train(compose_config("algd", resume), tmp_path / "ignored")  # then the job (Hydra's composition aside)
+    assert sum(1 for o in composed if o == ["algo=algd"]) <= 1, composed  # the defaults, if not composed earlier
+    assert len(checked) == len(set(checked)), f"{len(checked) - len(set(checked))} configs checked twice"
+    assert [int(r["frames"]) for r in read_metrics(run)][-1] == 350

@@ -4,24 +4,51 @@ registry put in Hydra's ConfigStore, then every check (:func:`validate`)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Sequence
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ..config import CONF_MODULE, ConfigError, one_line
 from .base import get
 from .common import validate_common
 
-__all__ = ["compose", "compose_config", "validate"]
+__all__ = ["compose", "compose_config", "default_config", "validate"]
+
+
+_VALIDATED: set[str] = set()  # configs (as resolved YAML) that passed every check in this process
 
 
 def validate(cfg: DictConfig) -> None:
     """All checks of a composed config: each key's range, the shared cross-key checks, then
-    the algorithm's own.  Raises :class:`~algd_components.config.ConfigError`."""
+    the algorithm's own.  Raises :class:`~algd_components.config.ConfigError`.
+
+    A config that passed once in this process returns at once: the command line's pre-check,
+    Hydra's own composition and the training loop each hand the same config here, and the
+    checks read the machine (devices, available memory) and build a Lagrangian."""
+    try:
+        key = OmegaConf.to_yaml(cfg, resolve=True)
+    except Exception:  # an interpolation that does not resolve: the checks below say which key
+        key = None
+    if key is not None and key in _VALIDATED:
+        return
     spec = get(cfg.algo)
     validate_common(cfg)
     if spec.validate is not None:
         spec.validate(cfg)
+    if key is not None:
+        _VALIDATED.add(key)
+
+
+@functools.lru_cache(maxsize=None)
+def _default_yaml(algo: str) -> str:
+    return OmegaConf.to_yaml(compose_config(algo))
+
+
+def default_config(algo: str) -> DictConfig:
+    """Registered algorithm ``algo``'s config with no overrides, composed once per process (a
+    resume compares a run's config with it; a copy is returned, free to change)."""
+    return OmegaConf.create(_default_yaml(algo))
 
 
 def compose(config_name: str, overrides: Sequence[str]) -> DictConfig:

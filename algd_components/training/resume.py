@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..algorithms import compose_config
+from ..algorithms.compose import default_config
 from ..config import ConfigError, flatten, require
 from .checkpoints import CHECKPOINT_FILE, POLICY_FILE, read_checkpoint, resolve_checkpoint
 
@@ -50,7 +50,7 @@ def _resume_overrides(cfg: DictConfig, saved: dict, explicit: tuple[str, ...] = 
     """The values ``cfg`` sets — away from the algorithm's defaults, or under the ``explicit``
     keys (the command line's overrides, which may repeat a default) — that a resume may apply;
     one-line :class:`ConfigError` naming any other that differs from the checkpoint's."""
-    defaults = flatten(OmegaConf.to_container(compose_config(cfg.algo), resolve=True))
+    defaults = flatten(OmegaConf.to_container(default_config(cfg.algo), resolve=True))
     given = flatten(OmegaConf.to_container(cfg, resolve=True))
     saved_flat = flatten(saved)
     named = lambda k: any(k == e or k.startswith(e + ".") for e in explicit)  # noqa: E731
