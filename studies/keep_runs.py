@@ -24,8 +24,7 @@ from pathlib import Path
 import torch
 
 from algd_components.compare import _finished
-from algd_components.runs import load_run
-from algd_components.runs import cpu_description
+from algd_components.runs import cpu_description, load_run
 
 KEEP = ("config*.yaml", "metrics.csv", "episodes.csv", "saturation.csv")  # logs/ repeats metrics.csv's rows
 

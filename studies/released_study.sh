@@ -1,6 +1,11 @@
 #!/bin/bash
-# #26's chain-space measurement (studies/released_study/REPORT.md): ALGD on SafetyHopperVelocity-v1, 20k
-# frames, seeds 0-2, algd.chain_space=action (the released code's) against the pre-squash chain.
+# #26's two measurements (studies/released_study/REPORT.md), in this order:
+#   1. chain space: ALGD on SafetyHopperVelocity-v1, 20k frames, seeds 0-2, algd.chain_space=action (the
+#      released code's) against the pre-squash chain;
+#   2. bursts against interleaved updates: algd=code at 5 updates per frame, 12k frames, seeds 0-1,
+#      collector.frames_per_batch=1000 (one burst of 5000 updates per 1000 frames) against 10. About 1.7 h
+#      a run on one AVX-512 core: start it at a session's beginning (a run left unfinished when the session's
+#      machine goes is lost; finished runs are kept in git).
 #
 # The pre-squash arm is the kept paper-study ALGD runs (studies/results/paper_study/algd/SafetyHopperVelocity-v1):
 # their code path is today's with algd.score_grad_into_chain=false (the score loss's gradient stopped at the
@@ -14,7 +19,6 @@
 # resume=auto), so rerunning this script continues the study. Finished runs are kept with
 #   .venv/bin/python studies/keep_runs.py $OUT studies/results/released_study
 # and copied back here first, so a fresh checkout skips them. OUT defaults to comparisons/released_study.
-# studies/saturation.py (the share of eval actions with |a| > 0.99, saturation.csv) runs on each finished run.
 # Run: nohup nice -n 10 studies/released_study.sh &
 cd "$(dirname "$0")/.."
 OUT=${OUT:-comparisons/released_study}
@@ -25,16 +29,21 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 C="$BIN/algd-compare --algos algd --tasks SafetyHopperVelocity-v1"
 CHAIN="collector.total_frames=20000 collector.init_random_frames=2000 logger.eval_iter=2000 logger.eval_episodes=3
        checkpoint.interval=1000 system.num_threads=1 algd.score_grad_into_chain=false"
-SAT="$PY studies/saturation.py --episodes 3"
+# saturation.csv for each run finished here (a run kept in an earlier session has it already, and no policy.pt)
+sat() { for r in "$@"; do [ -f "$r/saturation.csv" ] || [ ! -f "$r/policy.pt" ] || $PY studies/saturation.py --episodes 3 "$r"; done; }
 RUNS="$OUT/chain_action/algd/SafetyHopperVelocity-v1"
+UTD="collector.total_frames=12000 collector.init_random_frames=2000 logger.eval_iter=2000 logger.eval_episodes=3
+     checkpoint.interval=1000 system.num_threads=1 optim.utd_ratio=5"
 lane_a() {
-  $C --seeds 0 --out "$OUT/chain_action" --set $CHAIN algd.chain_space=action && $SAT "$RUNS/seed0"
-  $C --seeds 2 --out "$OUT/chain_action" --set $CHAIN algd.chain_space=action && $SAT "$RUNS/seed2"
+  $C --seeds 0 --out "$OUT/chain_action" --set $CHAIN algd.chain_space=action && sat "$RUNS/seed0"
+  $C --seeds 2 --out "$OUT/chain_action" --set $CHAIN algd.chain_space=action && sat "$RUNS/seed2"
+  $C --seeds 0 1 --out "$OUT/utd5_burst" --set $UTD collector.frames_per_batch=1000
 }
 lane_b() {
-  $C --seeds 1 --out "$OUT/chain_action" --set $CHAIN algd.chain_space=action && $SAT "$RUNS/seed1"
+  $C --seeds 1 --out "$OUT/chain_action" --set $CHAIN algd.chain_space=action && sat "$RUNS/seed1"
   $C --seeds 0 --out "$OUT/chain_pre_squash" --set $CHAIN algd.chain_space=pre_squash &&
-    $SAT "$OUT"/chain_pre_squash/algd/SafetyHopperVelocity-v1/seed0
+    sat "$OUT"/chain_pre_squash/algd/SafetyHopperVelocity-v1/seed0
+  $C --seeds 0 1 --out "$OUT/utd5_interleaved" --set $UTD collector.frames_per_batch=10
 }
 lane_a >> "$OUT/lane_a.log" 2>&1 &
 lane_b >> "$OUT/lane_b.log" 2>&1 &
