@@ -26,7 +26,7 @@ import torch
 from algd_components.compare import _finished
 from algd_components.runs import cpu_description, load_run
 
-KEEP = ("config*.yaml", "metrics.csv", "episodes.csv", "saturation.csv")  # logs/ repeats metrics.csv's rows
+KEEP = ("config*.yaml", "metrics.csv", "episodes.csv", "saturation.csv", "critic_check_*.txt")  # logs/ repeats metrics.csv's rows
 
 
 def machine() -> str:
