@@ -92,6 +92,8 @@ def update_step(loss, optimizers: Mapping[str, torch.optim.Optimizer], target_up
     for opt in optimizers.values():
         opt.zero_grad(set_to_none=True)
     total = sum(v for k, v in loss_td.items() if k.startswith("loss_"))
+    if total.dim() and max_grad_norm:  # one norm over all seeds would couple their updates
+        raise ValueError("max_grad_norm clips one norm over all parameters: not for stacked seeds' [S] losses")
     (total.sum() if total.dim() else total).backward()  # [S] losses: S stacked seeds (stacked.VmappedLoss)
     params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"]]
     if max_grad_norm:

@@ -102,7 +102,7 @@ class TrainingStopped(Exception):
         return type(self), (str(self), self.exit_code)
 
 
-def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop) -> list[dict]:
+def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=None) -> list[dict]:
     """Train seed ``cfgs[s].env.seed`` into ``run_dirs[s]`` from checkpoint ``ckpts[s]`` (or
     ``None``), all S together; returns each seed's final counters.  Resolved configs and locked
     folders come from :func:`train_one` (S = 1) or :func:`~.seeds.train_seeds` (S > 1, checkpoints
@@ -111,27 +111,33 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop) 
     cfg, S = cfgs[0], len(cfgs)
     stop = stop if stop is not None else StopRequest()
     spec = algorithms.get(cfg.algo)
-    for c, ckpt, d in zip(cfgs, ckpts, run_dirs):
+    for c in cfgs:  # every seed's config checked before any folder is touched
         algorithms.validate(c)
+    for c, ckpt, d in zip(cfgs, ckpts, run_dirs):
         d.mkdir(parents=True, exist_ok=True)
         clean_run_dir(d, overwrite=c.overwrite and ckpt is None)
     setup_process(cfg)
     device = algorithms.common.pick_device(cfg.network.device)
 
-    # each seed's envs and modules, drawn as its own run draws them
-    algos, eval_envs = [], []
-    for c, ckpt, d in zip(cfgs, ckpts, run_dirs):
-        torch.manual_seed(c.env.seed)
-        train_env, eval_env, task, max_steps, h = make_envs(c)
-        print(startup_line(c, d, task.name, device, state_frames=ckpt["state"]["frames"] if ckpt else 0), flush=True)
-        obs_dim, action_spec = train_env.observation_spec["observation"].shape[-1], train_env.action_spec
-        algos.append(spec.build(c, obs_dim, action_spec, h, device))
-        eval_envs.append(eval_env)
-        if S > 1:
-            train_env.close()  # the collector's SerialEnv builds the S train envs itself
-            if algos[-1].learn is not None or algos[-1].update is not None:
-                raise ConfigError(f"env.num_seeds={S} is not allowed for algo={cfg.algo!r}: stacked seeds train "
-                                  "off-policy algorithms with the standard update (use env.num_seeds=1)")
+    # each seed's envs and modules, drawn as its own run draws them (the task and its sizes are the same for all)
+    algos, eval_envs, train_env = [], [], None
+    try:
+        for c, ckpt, d in zip(cfgs, ckpts, run_dirs):
+            torch.manual_seed(c.env.seed)
+            train_env, eval_env, task, max_steps, h = make_envs(c)
+            eval_envs.append(eval_env)
+            obs_dim, action_spec = train_env.observation_spec["observation"].shape[-1], train_env.action_spec
+            algos.append(spec.build(c, obs_dim, action_spec, h, device))
+            if S > 1:
+                train_env.close()  # the collector's SerialEnv builds the S train envs itself
+                if algos[-1].learn is not None or algos[-1].update is not None:
+                    raise ConfigError(f"env.num_seeds={S} is not allowed for algo={cfg.algo!r}: stacked seeds train "
+                                      "off-policy algorithms with the standard update (use env.num_seeds=1)")
+            print(startup_line(c, d, task.name, device, state_frames=ckpt["state"]["frames"] if ckpt else 0), flush=True)
+    except BaseException:  # no env worker outlives a failed setup
+        for env in [*eval_envs, *([train_env] if S == 1 and train_env is not None else [])]:
+            env.close()
+        raise
     buffers = [make_replay_buffer(c, device) for c in cfgs]
     trackers = [EpisodeTracker() for _ in cfgs]
     states = [RunState(**restore_checkpoint(ckpt, a.loss, a.optimizers, rb, ep)) if ckpt else RunState()
