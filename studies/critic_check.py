@@ -26,12 +26,13 @@ from omegaconf import OmegaConf
 from torchrl.objectives.value.functional import reward2go
 
 from algd_components import algorithms
+from algd_components.training.checkpoints import read_checkpoint
 from algd_components.training.factories import make_envs
 from algd_components.updates import update_step
 
 
 def check(run: str, fit: int, target_tau: float | None) -> None:
-    ckpt = torch.load(f"{run}/checkpoint.pt", weights_only=False, map_location="cpu")
+    ckpt = read_checkpoint(f"{run}/checkpoint.pt")  # weights only: a crafted file runs nothing; the buffer as a TensorDict
     cfg = OmegaConf.create(ckpt["config"])
     env, eval_env, _, _, h = make_envs(cfg)
     obs_dim, action_spec = env.observation_spec["observation"].shape[-1], env.action_spec

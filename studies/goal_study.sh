@@ -15,15 +15,15 @@ PY=${PY:-.venv/bin/python}
 BIN=$(dirname "$PY")
 mkdir -p "$OUT" && cp -rn studies/results/goal_study/. "$OUT"/ 2>/dev/null
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-SET="logger.eval_iter=5000 logger.eval_episodes=5 checkpoint.interval=5000 system.num_threads=1 ${EXTRA:-}"
-LEGS=${LEGS:-50000 100000}  # a tiny trial of the mechanics: LEGS="300 600" EXTRA="..." OUT=/tmp/x KEEP=/tmp/y
+SET=${SET:-logger.eval_iter=5000 logger.eval_episodes=5 checkpoint.interval=5000 system.num_threads=1}
+LEGS=${LEGS:-50000 100000}  # a tiny trial of the mechanics: LEGS="200 400" SET="..." OUT=/tmp/x KEEP=/tmp/y
 one() {  # one() ALGO SEED: both legs of one run, its critic checks, then kept
   local run="$OUT/$1/SafetyPointGoal1-v0/seed$2"
   for frames in $LEGS; do
     $BIN/algd-compare --algos "$1" --tasks SafetyPointGoal1-v0 --seeds "$2" --out "$OUT" \
       --set $SET collector.total_frames=$frames || return
-    [ -f "$run/critic_check_$frames.txt" ] || [ ! -f "$run/checkpoint.pt" ] ||
-      $PY studies/critic_check.py "$run" > "$run/critic_check_$frames.txt"
+    [ -f "$run/critic_check_$frames.txt" ] || [ ! -f "$run/checkpoint.pt" ] || {
+      $PY studies/critic_check.py "$run" > "$run/.critic_check.tmp" && mv "$run/.critic_check.tmp" "$run/critic_check_$frames.txt"; }
   done
   $PY studies/keep_runs.py "$run" "${KEEP:-studies/results/goal_study}/$1/SafetyPointGoal1-v0/seed$2"  # this run only
 }
