@@ -32,10 +32,13 @@ CHAIN="collector.total_frames=20000 collector.init_random_frames=2000 logger.eva
 # saturation.csv for each run finished here (a run kept in an earlier session has it already, and no policy.pt)
 sat() { for r in "$@"; do [ -f "$r/saturation.csv" ] || [ ! -f "$r/policy.pt" ] || $PY studies/saturation.py --episodes 3 "$r"; done; }
 RUNS="$OUT/chain_action/algd/SafetyHopperVelocity-v1"
-# init_random_frames=2001, not 2000: the ratio rule gives a batch's updates once its last frame reaches it, so at
-# 2000 the burst arm would update for the whole batch 1000-2000 (5000 updates) and the interleaved one for 1990-2000
-# (50): 55000 against 50050 in all. At 2001 both make exactly 50000 (from frame 2001 on), after 2001 random frames.
-UTD="collector.total_frames=12000 collector.init_random_frames=2001 logger.eval_iter=2000 logger.eval_episodes=3
+# The two arms do not make the same number of updates, and the report must say so: the ratio rule gives a batch its
+# updates once its last frame reaches init_random_frames, so at 2000 the burst arm updates for the whole batch
+# 1000-2000 (5000 updates on the 2000 random transitions) and the interleaved one for 1990-2000 (50): 55000 against
+# 50050 in all (UpdateSchedule, checked directly). init_random_frames must be a multiple of frames_per_batch (the
+# collector rounds it up otherwise), so no warm-up length gives both the same count; the first burst is what
+# bursts of 1000 frames do in these recipes (their default 5000-frame warm-up too: updates for frames 4000-5000).
+UTD="collector.total_frames=12000 collector.init_random_frames=2000 logger.eval_iter=2000 logger.eval_episodes=3
      checkpoint.interval=1000 system.num_threads=1 optim.utd_ratio=5"
 lane_a() {
   $C --seeds 0 --out "$OUT/chain_action" --set $CHAIN algd.chain_space=action && sat "$RUNS/seed0"
