@@ -1,21 +1,25 @@
 #!/bin/bash
 # Issue #27: ALGD, SAC-Lag and CAL on SafetyPointGoal1-v0 at the released run length, 100k frames, seeds 0-2,
 # every recipe's defaults (one update per frame, in bursts of 1000 frames), evaluation every 5k frames with
-# 5 episodes. Two lanes side by side, one math thread each; each run goes in two legs: to 50k frames, the
-# critic check on its 50k checkpoint (critic_check_50000.txt), then resumed to 100k (the resume starts a fresh
-# episode, at an episode boundary: 50k = 50 episodes of 1000 steps) and checked again (critic_check_100000.txt).
-# A run is copied into studies/results/goal_study as soon as it finishes (studies/keep_runs.py); commit it
-# then (config.yaml says the first leg's 50000 frames, config_resumed.yaml the 100000). Rerunning this script skips kept runs and resumes unfinished ones whose folder is still on this machine.
-# About 2 h of one core per SAC-Lag/CAL run and ~3.5 h per ALGD run (AVX-512 EPYC, one thread): a run must
-# finish on the machine that started it, so start the ALGD runs at a session's beginning.
+# 5 episodes. One run at a time, on both cores (THREADS=2): a run must finish on the machine that started it
+# (unfinished runs are lost when a session's machine goes), and an ALGD run of 100k updates on one thread of these
+# 2-core machines would outlast a session (ALGD on Hopper made about 10 updates/s on one AVX-512 core in the chain-space runs,
+# `python -m algd_components.runs RUN --columns updates_per_s`: 100k updates, close to 3 h). One seed of each method first.
+# Each run goes in two legs: to 50k frames, the critic check on its 50k checkpoint (critic_check_50000.txt), then
+# resumed to 100k (the resume starts a fresh episode at an episode boundary: 125 episodes of 400 steps) and
+# checked again (critic_check_100000.txt). A run is copied into studies/results/goal_study as soon as it finishes
+# (studies/keep_runs.py, this run alone); commit it then (config.yaml says the first leg's 50000 frames,
+# config_resumed.yaml the 100000). Rerunning this script skips kept runs and resumes unfinished ones whose folder
+# is still on this machine.
 # Run: OUT=/work/goal_study nohup nice -n 10 studies/goal_study.sh &
 cd "$(dirname "$0")/.."
 OUT=${OUT:-comparisons/goal_study}
 PY=${PY:-.venv/bin/python}
 BIN=$(dirname "$PY")
 mkdir -p "$OUT" && cp -rn studies/results/goal_study/. "$OUT"/ 2>/dev/null
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-SET=${SET:-logger.eval_iter=5000 logger.eval_episodes=5 checkpoint.interval=5000 system.num_threads=1}
+THREADS=${THREADS:-2}
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+SET=${SET:-logger.eval_iter=5000 logger.eval_episodes=5 checkpoint.interval=5000 system.num_threads=$THREADS}
 LEGS=${LEGS:-50000 100000}  # a tiny trial of the mechanics: LEGS="200 400" SET="..." OUT=/tmp/x KEEP=/tmp/y
 one() {  # one() ALGO SEED: both legs of one run, its critic checks, then kept
   local run="$OUT/$1/SafetyPointGoal1-v0/seed$2"
@@ -27,8 +31,6 @@ one() {  # one() ALGO SEED: both legs of one run, its critic checks, then kept
   done
   $PY studies/keep_runs.py "$run" "${KEEP:-studies/results/goal_study}/$1/SafetyPointGoal1-v0/seed$2"  # this run only
 }
-lane_a() { one algd 0; one sac_lag 0; one cal 0; one algd 2; one sac_lag 2; }
-lane_b() { one algd 1; one sac_lag 1; one cal 1; one cal 2; }
-lane_a >> "$OUT/lane_a.log" 2>&1 &
-lane_b >> "$OUT/lane_b.log" 2>&1 &
-wait
+for seed in 0 1 2; do
+  for algo in algd sac_lag cal; do one $algo $seed; done
+done >> "$OUT/study.log" 2>&1
