@@ -1,5 +1,5 @@
-"""Run figures and the readers behind them (algd_components/plot.py): the learning-curve figure of a
-real run, how runs group into curves, and the evaluations the tables and figures read."""
+"""Run figures (algd_components/plot.py): the learning-curve figure of a real run, and how runs group
+into curves (the evaluations they read: test_runs.py)."""
 import yaml
 
 
