@@ -1,10 +1,11 @@
 #!/bin/bash
-# Issue #27: ALGD, SAC-Lag and CAL on SafetyPointGoal1-v0 at the released run length, 100k frames, seeds 0-2,
+# Issue #27: ALGD, SAC-Lag and CAL on SafetyPointGoal1-v0 at the released run length (the released README's
+# Safety-Gym command: --num_epoch 250 epochs of 400 steps), 100k frames, seeds 0-2,
 # every recipe's defaults (one update per frame, in bursts of 1000 frames), evaluation every 5k frames with
 # 5 episodes. One run at a time, on both cores (THREADS=2): a run must finish on the machine that started it
 # (unfinished runs are lost when a session's machine goes), and an ALGD run of 100k updates on one thread of these
 # 2-core machines would outlast a session (ALGD on Hopper made about 10 updates/s on one AVX-512 core in the chain-space runs,
-# `python -m algd_components.runs RUN --columns updates_per_s`: 100k updates, close to 3 h). One seed of each method first.
+# `python -m algd_components.runs RUN --columns updates_per_s --last`: 100k updates, close to 3 h). One seed of each method first.
 # Each run goes in two legs: to 50k frames, the critic check on its 50k checkpoint (critic_check_50000.txt), then
 # resumed to 100k (the resume starts a fresh episode at an episode boundary: 125 episodes of 400 steps) and
 # checked again (critic_check_100000.txt). A run is copied into studies/results/goal_study as soon as it finishes

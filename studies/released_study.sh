@@ -12,7 +12,7 @@
 # chain, as the code detached it then). Checked, not assumed: seed 0 rerun to 2000 frames on today's code with
 # that switch gave a metrics.csv row identical to the kept one, every column but the time ones. So the action arm
 # runs with the same switch, and the two arms differ in the chain space alone. Seed 0 of the pre-squash arm is
-# rerun to 20k frames as well (last lane slot): it gives the pre-squash policy for the saturation measure (the
+# rerun to 20k frames as well (lane b's second run): it gives the pre-squash policy for the saturation measure (the
 # kept runs hold no policy.pt) and checks the whole kept run again.
 #
 # Two lanes side by side with one math thread each; every run resumes where it stopped (algd-compare:

@@ -59,7 +59,7 @@ def run_cost_limit(cfg: DictConfig, task, max_steps: int) -> float:
 class RunRecord:
     """One run's folder and what the loop writes there: ``config.yaml`` (``config_resumed.yaml``
     on resume), ``metrics.csv``, ``episodes.csv``, the logger, and at each checkpoint
-    ``checkpoint.pt`` and ``policy.pt``.  Shared by :func:`train` and the stacked-seeds loop,
+    ``checkpoint.pt`` and ``policy.pt``.  Shared by the one loop's S seeds (:func:`~.loop.train_loop`),
     where each seed has its own record."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, ckpt: dict | None, frames: int):

@@ -43,8 +43,8 @@ def train_seeds(cfg: DictConfig, seeds: Sequence[int], run_dirs: Sequence[str | 
     (each folder continues its own checkpoint).  Seeds whose checkpoints stand at different
     frame counts (a kill between two of the S checkpoint writes) cannot share an update: they
     are then finished one after the other as single-seed runs, nothing lost; so are seeds whose
-    checkpoints owe work (a signal stopped them inside a batch: the single-seed loop runs the owed
-    updates first).  ``stop`` (a :func:`~.interrupt.stop_on_signals` request): at the next update
+    checkpoints owe work (a signal stopped them inside a batch: the loop, run for each alone, runs
+    the owed updates first).  ``stop`` (a :func:`~.interrupt.stop_on_signals` request): at the next update
     every seed's checkpoint is written and :class:`~.loop.TrainingStopped` raised.
     """
     require(len(seeds) == len(run_dirs) and len(seeds) >= 1, "env.num_seeds", len(seeds), "one run folder per seed")
