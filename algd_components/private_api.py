@@ -54,7 +54,7 @@ PRIVATE_API: dict[str, tuple[str, str, str]] = {
     "_vmap_qnetworkN0": ("torchrl.objectives.SACLoss", "source",
                          "baselines.SACLagLoss: the critic ensemble vmapped as SACLoss builds it"),
     "_sources": ("torchrl.objectives.SoftUpdate", "source",
-                 "ForeachSoftUpdate, StackedSoftUpdate: the (source, target) pairs SoftUpdate itself steps"),
+                 "ForeachSoftUpdate.pairs: the (source, target) pairs SoftUpdate itself steps (StackedSoftUpdate too)"),
     "_targets": ("torchrl.objectives.SoftUpdate", "source", "as _sources"),
     "_target_names": ("torchrl.objectives.SoftUpdate", "source",
                       "ForeachSoftUpdate.step: read each target as SoftUpdate does (marks it used)"),

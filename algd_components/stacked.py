@@ -267,11 +267,8 @@ class StackedSoftUpdate:
     def __init__(self, stack: StackedLosses, target_updater: ForeachSoftUpdate):
         if not isinstance(target_updater, ForeachSoftUpdate):
             raise TypeError(f"stacked targets step by ForeachSoftUpdate's rule; got {type(target_updater).__name__}")
-        self.sources, self.targets = [], []
-        for key, source in target_updater._sources.items(True, True):
-            key = key if isinstance(key, tuple) else (key,)
-            self.sources.append(stack.stacked(source))
-            self.targets.append(stack.stacked(target_updater._targets.get(("target_" + key[0], *key[1:]))))
+        sources, targets = target_updater.pairs()
+        self.sources, self.targets = [stack.stacked(s) for s in sources], [stack.stacked(t) for t in targets]
         self.eps, self.interval, self.calls = float(target_updater.eps), target_updater.interval, 0
 
     @torch.no_grad()

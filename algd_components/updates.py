@@ -137,15 +137,20 @@ class ForeachSoftUpdate(SoftUpdate):
             return super().step()  # SoftUpdate's own error
         for name in self._target_names:  # as SoftUpdate does: lets the loss see its targets are used
             getattr(self.loss_module, name)
-        sources, targets = [], []  # the tensors SoftUpdate itself would step, in its pairing
+        sources, targets = self.pairs()
+        if any(t.requires_grad for t in targets):
+            raise RuntimeError("the target parameter is part of a graph.")
+        torch._foreach_lerp_([t.data for t in targets], [s.data for s in sources], 1 - self.eps)
+
+    def pairs(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """``(sources, targets)``: the tensors SoftUpdate itself steps, in its pairing (also what
+        :class:`~algd_components.stacked.StackedSoftUpdate` stacks)."""
+        sources, targets = [], []
         for key, source in self._sources.items(True, True):
             key = key if isinstance(key, tuple) else (key,)
-            target = self._targets.get(("target_" + key[0], *key[1:]))
-            if target.requires_grad:
-                raise RuntimeError("the target parameter is part of a graph.")
-            sources.append(source.data)
-            targets.append(target.data)
-        torch._foreach_lerp_(targets, sources, 1 - self.eps)
+            sources.append(source)
+            targets.append(self._targets.get(("target_" + key[0], *key[1:])))
+        return sources, targets
 
 
 class GraphedUpdate:

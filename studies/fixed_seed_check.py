@@ -15,7 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-TIME_COLUMNS = {"updates_per_s", "frames_per_s", "update_time_fraction", "wall_time_s"}
+from algd_components.training.metrics import TIME_COLUMNS
+
 TINY = ["env.name=SafetyPointGoal1-v0", "env.seed=3", "collector.total_frames=600", "collector.init_random_frames=200",
         "collector.frames_per_batch=100", "logger.eval_iter=300", "logger.eval_episodes=1", "checkpoint.interval=300",
         "env.max_episode_steps=100", "optim.batch_size=32", "network.critic_hidden=[32,32]", "network.device=cpu",

@@ -229,15 +229,15 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
                 err = type(err)(f"seeds {seeds}, trained as one, all stopped: {err} (each seed's folder holds "
                                 "its own checkpoint of the same frames)")
             raise err
-        wall = time.time() - run_start
+        now = time.time()
         for s, (st, window) in enumerate(zip(states, windows)):
             if n:
                 window.updates += n
                 st.updates += n
-                window.update_s += (time.time() - t0) / S  # each seed's share of a stacked update's time
+                window.update_s += (now - t0) / S  # each seed's share of a stacked update's time
                 st.last_losses = ({k: v.item() for k, v in loss_td.items() if v.numel() == 1} if S == 1
                                   else {k: v[s].item() for k, v in loss_td.items() if v.dim() == 1})
-            st.wall_time_s = wall
+            st.wall_time_s = now - run_start
         progress.updates = state.updates
 
     def evaluate_and_save(due_eval: bool, due_ckpt: bool) -> None:
