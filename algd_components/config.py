@@ -250,6 +250,10 @@ class LoggerConfig:
 class CheckpointConfig:
     interval: int = checked(10_000, ge=1)
     replay_buffer: bool = True
+    # log the train env's actions in checkpoints and replay them on resume, so the env continues where the run
+    # stopped (rows identical to an uninterrupted run's; training/env_replay.py); false: a resumed env starts a
+    # new episode (a faster resume of long runs on slow envs)
+    env_actions: bool = True
 
 
 

@@ -60,6 +60,14 @@ PRIVATE_API: dict[str, tuple[str, str, str]] = {
                       "ForeachSoftUpdate.step: read each target as SoftUpdate does (marks it used)"),
     "_cursor": ("torchrl.data.replay_buffers.writers.RoundRobinWriter", "source",
                 "training/checkpoints: the writer's position, read and restored through its public state_dict (its key)"),
+    "_carrier": ("torchrl.collectors.Collector", "source",
+                 "training/env_replay.replay: the collector's env state between steps, stepped through the logged "
+                 "actions on resume and handed back (no public setter: Collector.reset only starts new episodes)"),
+    "_carrier_has_no_device": ("torchrl.collectors.Collector", "source",
+                               "training/env_replay.replay: the carrier's device kept as the rollout keeps it"),
+    "_update_traj_ids": ("torchrl.collectors.Collector", "attr",
+                         "training/env_replay.replay: trajectory ids advanced at each replayed episode end, as the "
+                         "rollout does (the replay buffer's ids then match an uninterrupted run's)"),
     "_env": ("torchrl.envs.GymEnv", "source", "training/metrics.record_video: frames rendered by the gym env itself"),
     # OmegaConf
     "_get_node": ("omegaconf.DictConfig", "attr", "config.check_ranges: a node without resolving interpolations"),

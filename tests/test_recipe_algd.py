@@ -11,7 +11,7 @@ from algd_components import train
 from helpers import FAST, make_cfg, read_metrics
 from helpers import run_algd as run
 from algd_components import ConfigError
-from algd_components.training import METRIC_COLUMNS
+from algd_components.training import METRIC_COLUMNS, TIME_COLUMNS
 
 
 def test_safety_gym_run_writes_metrics_config_checkpoint(safety_gym_run):
@@ -56,7 +56,7 @@ def test_dual_variable_moves_during_training(tmp_path):
     assert 1.0 < lams[0] < lams[-1], lams  # from its init (algd=paper: 1.0), up at every evaluation
 
 
-def test_same_seed_same_result_and_resume_continues(tmp_path):
+def test_same_seed_same_result_and_resume_continues(tmp_path, capsys):
     task = "env.name=SafetyHalfCheetahVelocity-v1"
     a, sa = run(tmp_path, task, name="a")
     a2, _ = run(tmp_path, task, name="a2")
@@ -78,11 +78,35 @@ def test_same_seed_same_result_and_resume_continues(tmp_path):
     assert cb["state"]["frames"] == 300
     # the replay buffer kept the first 150 transitions exactly
     assert torch.equal(cb["replay_buffer"]["data"][:150]["observation"], at_150["replay_buffer"]["data"]["observation"])
-    # Not bit-equal to the uninterrupted run: the simulator's state and the collector's
-    # in-flight observation are not in a checkpoint, so the resumed env starts a fresh
-    # episode (see docs/recipes.md).  What must hold: same frames, same update count, and
-    # every tensor finite.
-    assert all(torch.isfinite(v).all() for v in cb["loss"].values() if v.is_floating_point())
+    # Bit-equal to the uninterrupted run: the resume replays the env's 150 logged actions
+    # (training/env_replay.py), so the simulator, the learner and the RNG continue where they stopped
+    same = lambda r: {k: v for k, v in r.items() if k not in TIME_COLUMNS}  # noqa: E731
+    assert [same(r) for r in rows] == [same(r) for r in read_metrics(a)]
+    for k, v in ca["loss"].items():
+        assert torch.equal(v, cb["loss"][k]), k
+    for key in ("observation", "action", ("next", "reward"), ("collector", "traj_ids")):
+        assert torch.equal(cb["replay_buffer"]["data"][key], ca["replay_buffer"]["data"][key]), key
+    assert torch.equal(cb["env_actions"]["actions"], ca["env_actions"]["actions"])
+    assert "continues where the run stopped" in capsys.readouterr().out
+
+    # without the log the resumed env starts a new episode, says so, and the rows after the resume differ
+    c, _ = run(tmp_path, task, "collector.total_frames=150", "checkpoint.env_actions=false", name="c")
+    assert "env_actions" not in read_checkpoint(c / "checkpoint.pt")
+    train(make_cfg("algd", ["collector.total_frames=300", f"resume={c}", "progress_bar=false"]), tmp_path / "ignored")
+    assert "the train env starts a new episode (checkpoint.env_actions=false)" in capsys.readouterr().out
+    assert same(read_metrics(c)[0]) == same(rows[0]) and same(read_metrics(c)[1]) != same(rows[1])
+
+
+def test_resume_at_an_odd_update_count_keeps_the_target_interval(tmp_path):
+    # targets stepped on every 2nd update (algd=code's interval) and 15 updates per batch: the
+    # checkpoint at 200 frames holds 45 updates, so the resumed run's first update must not step them
+    args = ["env.name=SafetyHalfCheetahVelocity-v1", "optim.target_update_interval=2", "optim.utd_ratio=0.3"]
+    whole, _ = run(tmp_path, *args, "collector.total_frames=250", name="whole")
+    part, _ = run(tmp_path, *args, "collector.total_frames=200", name="part")
+    assert read_checkpoint(part / "checkpoint.pt")["state"]["updates"] == 45
+    train(make_cfg("algd", ["collector.total_frames=250", f"resume={part}", "progress_bar=false"]), tmp_path / "x")
+    a, b = read_checkpoint(whole / "checkpoint.pt")["loss"], read_checkpoint(part / "checkpoint.pt")["loss"]
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
 
 
 def test_bad_resume_leaves_checkpoint_untouched(safety_gym_run, tmp_path):

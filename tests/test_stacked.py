@@ -176,3 +176,21 @@ def test_stacked_policy_acts_with_each_seeds_parameters(case):
     assert not torch.allclose(actions[0], actions[1])
     with pytest.raises(ValueError, match="not loss 0's"):
         StackedPolicy(stack, algos[1].policy)
+
+
+def test_stacked_seeds_resume_continues_each_seeds_env_exactly(tmp_path):
+    """Stacked seeds stopped at a checkpoint and resumed: each seed's env is replayed from its own
+    action log (training/env_replay.py), so every row is the uninterrupted stacked run's."""
+    from algd_components import train
+    from algd_components.training import TIME_COLUMNS
+    from helpers import FAST_SAC, make_cfg, read_metrics
+
+    args = [*FAST_SAC, "env.name=SafetyHopperVelocity-v1", "env.num_seeds=2"]
+    train(make_cfg("sac_lag", args), tmp_path / "whole")
+    train(make_cfg("sac_lag", [*args, "collector.total_frames=150"]), tmp_path / "part")
+    train(make_cfg("sac_lag", [*args, "resume=auto"]), tmp_path / "part")
+    same = lambda r: {k: v for k, v in r.items() if k not in TIME_COLUMNS}  # noqa: E731
+    for s in (0, 1):
+        whole, part = read_metrics(tmp_path / "whole" / f"seed{s}"), read_metrics(tmp_path / "part" / f"seed{s}")
+        assert [int(r["frames"]) for r in part] == [150, 300]
+        assert [same(r) for r in part] == [same(r) for r in whole], s

@@ -145,9 +145,12 @@ def _load_replay_buffer_contents(replay_buffer, contents: dict) -> None:
     writer.load_state_dict({**writer.state_dict(), "_cursor": contents["cursor"]})
 
 
-def save_checkpoint(run_dir: Path, cfg: DictConfig, loss, optimizers, replay_buffer, episodes, state: dict) -> None:
+def save_checkpoint(run_dir: Path, cfg: DictConfig, loss, optimizers, replay_buffer, episodes, state: dict,
+                    env_actions: dict | None = None) -> None:
     """``checkpoint.pt``: config, loss (networks, targets, λ), optimisers, episode tracker,
-    counters, RNG states and (``checkpoint.replay_buffer``) the replay buffer's contents."""
+    counters, RNG states, (``checkpoint.replay_buffer``) the replay buffer's contents and
+    (``checkpoint.env_actions``) the train env's actions since frame 0, which a resume replays
+    (:mod:`.env_replay`)."""
     blob = {
         "format": CHECKPOINT_FORMAT,
         "config": OmegaConf.to_container(cfg, resolve=True),
@@ -159,6 +162,8 @@ def save_checkpoint(run_dir: Path, cfg: DictConfig, loss, optimizers, replay_buf
     }
     if cfg.checkpoint.replay_buffer:
         blob["replay_buffer"] = _replay_buffer_contents(replay_buffer)
+    if env_actions is not None:
+        blob["env_actions"] = env_actions
     atomic_save(blob, Path(run_dir) / CHECKPOINT_FILE)
 
 

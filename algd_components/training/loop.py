@@ -31,7 +31,8 @@ from ..precision import float32_matmul_precision, update_autocast
 from ..stacked import (StackedLosses, StackedPolicy, StackedSoftUpdate, VmappedLoss, gather_optimizer_state,
                        scatter_optimizer_state, stack_optimizers)
 from ..updates import NonFiniteGuard, update_step
-from .checkpoints import POLICY_FILE, resolve_checkpoint, restore_checkpoint
+from .checkpoints import POLICY_FILE, resolve_checkpoint, restore_checkpoint, set_rng_state
+from .env_replay import ActionLog, restore_env
 from .factories import make_collector, make_envs, make_replay_buffer, train_env_factory
 from .interrupt import StopRequest, stop_on_signals
 from .metrics import EpisodeTracker, record_video
@@ -142,6 +143,10 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
     trackers = [EpisodeTracker() for _ in cfgs]
     states = [RunState(**restore_checkpoint(ckpt, a.loss, a.optimizers, rb, ep)) if ckpt else RunState()
               for ckpt, a, rb, ep in zip(ckpts, algos, buffers, trackers)]
+    action_logs = [ActionLog() for _ in cfgs]  # the train env's actions, replayed on resume (training/env_replay.py)
+    for log, ckpt in zip(action_logs, ckpts):
+        if ckpt is not None:
+            log.load_state_dict(ckpt.get("env_actions"))
     records = [RunRecord(c, d, ckpt, st.frames) for c, d, ckpt, st in zip(cfgs, run_dirs, ckpts, states)]
     for a, ckpt, record, st in zip(algos, ckpts, records, states):
         if ckpt is not None:
@@ -161,6 +166,8 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
         target_updater = StackedSoftUpdate(stack, algo.target_updater) if algo.target_updater is not None else None
         one_update = functools.partial(update_step, VmappedLoss(stack), optimizers, target_updater)
         sample = lambda: torch.stack([rb.sample() for rb in buffers])  # noqa: E731  [S, B]
+    if ckpts[0] is not None and hasattr(target_updater, "calls"):  # its interval counts from the run's first update
+        target_updater.calls = state.updates
     if state.frames >= cfg.collector.total_frames:  # a stopped run's owed work is all that is left
         collector = ()
     elif S > 1:
@@ -178,6 +185,13 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
         collector = make_collector(cfg, None, algo.policy, device, state.frames, train_env_factory(cfg, task.name, max_steps))
     else:
         collector = make_collector(cfg, train_env, algo.policy, device, state.frames)
+    if ckpts[0] is not None:
+        if collector != ():  # the train env where the run stopped: its actions replayed (training/env_replay.py)
+            restore_env(collector, action_logs, state.frames,
+                        skip="checkpoint.env_actions=false" if not cfg.checkpoint.env_actions else
+                        "collector.async_collection=true: the env lives in the collector's worker"
+                        if cfg.collector.async_collection else None)
+        set_rng_state(ckpts[0]["rng"])  # as saved: building the collector and replaying drew from them
     episode_limit = run_cost_limit(cfg, task, max_steps)
     evaluations = state.frames // cfg.logger.eval_iter  # for logger.video_every
     guard, guard_from = NonFiniteGuard(), state.updates + 1  # the run's number of the guard's first update
@@ -265,8 +279,9 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
         if S > 1:  # each stacked seed's slice of the optimiser state (Adam's moments) into its own optimisers
             for name, opt in optimizers.items():
                 scatter_optimizer_state(opt, [a.optimizers[name] for a in algos])
-        for a, rb, ep, st, record in zip(algos, buffers, trackers, states, records):
-            record.save(a.loss, a.optimizers, rb, ep, st, a.policy, obs_dim, action_spec)
+        for a, rb, ep, st, record, log in zip(algos, buffers, trackers, states, records, action_logs):
+            record.save(a.loss, a.optimizers, rb, ep, st, a.policy, obs_dim, action_spec,
+                        log.state_dict() if cfg.checkpoint.env_actions else None)
 
     def stopped() -> TrainingStopped:
         progress.set_phase("saving")
@@ -300,8 +315,10 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
                 st.eval_due = False
         for data in collector:  # [S, T] for stacked seeds: seed s's frames in row s
             rows = [data] if S == 1 else data.unbind(0)
-            for st, window, tracker, row in zip(states, windows, trackers, rows):
+            for st, window, tracker, log, row in zip(states, windows, trackers, action_logs, rows):
                 tracker.update(row)
+                if cfg.checkpoint.env_actions:
+                    log.append(row)
                 st.frames += row.numel()
                 window.frames += row.numel()
             progress.add_frames(rows[0].numel())

@@ -100,9 +100,11 @@ class RunRecord:
         log_scalars(self.logger, row)
         return row
 
-    def save(self, loss, optimizers, replay_buffer, episodes, state: RunState, policy, obs_dim: int, action_spec) -> None:
-        """``checkpoint.pt`` and ``policy.pt``, each written atomically."""
-        save_checkpoint(self.run_dir, self.cfg, loss, optimizers, replay_buffer, episodes, asdict(state))
+    def save(self, loss, optimizers, replay_buffer, episodes, state: RunState, policy, obs_dim: int, action_spec,
+             env_actions: dict | None = None) -> None:
+        """``checkpoint.pt`` and ``policy.pt``, each written atomically; ``env_actions``: the
+        train env's action log (:mod:`.env_replay`)."""
+        save_checkpoint(self.run_dir, self.cfg, loss, optimizers, replay_buffer, episodes, asdict(state), env_actions)
         save_policy(self.run_dir, self.cfg, policy, obs_dim, action_spec, state.frames)
         self.last_good = (self.run_dir / CHECKPOINT_FILE, state.frames)
 
