@@ -7,7 +7,7 @@
 # 2-core machines would outlast a session (ALGD on Hopper made about 10 updates/s on one AVX-512 core in the chain-space runs,
 # `python -m algd_components.runs RUN --columns updates_per_s --last`: 100k updates, close to 3 h). One seed of each method first.
 # Each run goes in two legs: to 50k frames, the critic check on its 50k checkpoint (critic_check_50000.txt), then
-# resumed to 100k (the resume starts a fresh episode at an episode boundary: 125 episodes of 400 steps) and
+# resumed to 100k (the resume replays the env's 50k logged actions, ~3 min: the rows are an uninterrupted run's) and
 # checked again (critic_check_100000.txt). A run is copied into studies/results/goal_study as soon as it finishes
 # (studies/keep_runs.py, this run alone); commit it then (config.yaml says the first leg's 50000 frames,
 # config_resumed.yaml the 100000). Rerunning this script skips kept runs and resumes unfinished ones whose folder
