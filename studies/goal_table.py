@@ -1,0 +1,73 @@
+"""Issue #27's table (studies/goal_study/REPORT.md): ALGD, SAC-Lag and CAL on SafetyPointGoal1-v0 at 100k
+frames, from the kept runs of ``studies/goal_study.sh``.
+
+    .venv/bin/python studies/goal_table.py [FOLDER]   # FOLDER defaults to studies/results/goal_study
+
+One markdown row per run and one per algorithm over its seeds: the fraction of evaluations within the
+limit (eval cost ≤ 10 per 400-step episode) over the whole run and over its last quarter (evaluations past
+75k frames), the last quarter's mean evaluation return and cost, λ at the end and its range, the cost
+critics' estimate against the buffer's Monte-Carlo discounted cost-to-go at 50k and 100k frames (the
+``critic_check_<frames>.txt`` files ``studies/critic_check.py`` wrote beside the run), and the wall time.
+Every number is read from the runs' files by column name (``algd_components.runs``); the algorithm rows
+give mean ± sample standard deviation (ddof 1) over seeds.
+"""
+import re
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from algd_components.runs import evaluations, load_run
+
+CHECK = re.compile(r"Monte-Carlo discounted cost-to-go ([-\d.]+) .*critics' estimate ([-\d.]+)")
+
+
+def critic_check(run: Path, frames: int) -> str:
+    """``estimate / Monte-Carlo`` from ``critic_check_<frames>.txt``, or "-" where there is none."""
+    path = run / f"critic_check_{frames}.txt"
+    found = CHECK.search(path.read_text()) if path.exists() else None
+    return f"{float(found[2]):.2f} / {float(found[1]):.2f}" if found else "-"
+
+
+def run_row(path: Path) -> dict:
+    e = evaluations(path)
+    total = int(load_run(path)[0]["collector.total_frames"])
+    within, late = e["cost"] <= e["limit"], e["frames"] > 0.75 * total
+    lam = e["lam"]
+    return {"frames": int(e["frames"][-1]), "within": within.mean(), "evals": len(within),
+            "late_within": within[late].mean() if late.any() else float("nan"), "late_evals": int(late.sum()),
+            "late_return": float(e["ret"][late].mean()) if late.any() else float("nan"),
+            "late_cost": float(e["cost"][late].mean()) if late.any() else float("nan"),
+            "lam": f"{lam[-1]:.3f} ({lam.min():.3f}-{lam.max():.3f})" if len(lam) else "-",
+            "check50": critic_check(path, 50000), "check100": critic_check(path, 100000),
+            "wall_h": float(e["wall"][-1]) / 3600}
+
+
+def main(folder: str = "studies/results/goal_study") -> None:
+    cols = ["frames", "evals within limit (all)", "evals within limit (last quarter)", "last-quarter eval return",
+            "last-quarter eval cost", "λ at the end (range)", "cost critics / Monte-Carlo at 50k",
+            "at 100k", "wall time (h)"]
+    print("| algorithm | seed | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 2) + "|")
+    for algo_dir in sorted(p for p in Path(folder).glob("*") if (p / "SafetyPointGoal1-v0").is_dir()):
+        runs = [(d.name[4:], run_row(d)) for d in sorted((algo_dir / "SafetyPointGoal1-v0").glob("seed*"))
+                if (d / "metrics.csv").exists()]
+        for seed, r in runs:
+            print(f"| {algo_dir.name} | {seed} | {r['frames']} | {r['within']:.0%} of {r['evals']} | "
+                  f"{r['late_within']:.0%} of {r['late_evals']} | {r['late_return']:.1f} | {r['late_cost']:.1f} | "
+                  f"{r['lam']} | {r['check50']} | {r['check100']} | {r['wall_h']:.2f} |")
+        if len(runs) > 1:
+            rs = [r for _, r in runs]
+
+            def ms(key, fmt="{:.1f}", rs=rs):
+                xs = [r[key] for r in rs]
+                return f"{fmt.format(statistics.mean(xs))} ± {fmt.format(statistics.stdev(xs))}"
+
+            print(f"| {algo_dir.name} | mean ± sample std ({len(rs)} seeds) | | {ms('within', '{:.2f}')} | "
+                  f"{ms('late_within', '{:.2f}')} | {ms('late_return')} | {ms('late_cost')} | | | | "
+                  f"{np.mean([r['wall_h'] for r in rs]):.2f} |")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:2])
