@@ -93,6 +93,25 @@ def test_a_signal_saves_at_an_update_boundary_and_resume_owes_nothing(tmp_path, 
     assert (run / "episodes.csv").read_text() == (whole / "episodes.csv").read_text()
 
 
+def test_a_signal_during_the_env_replay_stops_at_once_with_the_checkpoint_unchanged(safety_gym_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(safety_gym_run[0], run)  # 300 PointGoal1 frames: a replay of about a second
+    before = (run / "checkpoint.pt").read_bytes(), (run / "policy.pt").read_bytes()
+    proc = subprocess.Popen([*TRAIN, f"resume={run}", "collector.total_frames=600"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("resume: replaying the run's 300 env steps"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rc = proc.wait(timeout=30)
+    out, err = proc.stdout.read(), proc.stderr.read().strip().splitlines()
+    assert rc == 130 and len(err) == 1 and "SIGINT during the env replay" in err[0], (rc, err)
+    assert f"resume={run}" in err[0] and "continues where" not in out
+    assert ((run / "checkpoint.pt").read_bytes(), (run / "policy.pt").read_bytes()) == before
+
+
 def test_a_second_signal_stops_at_once_and_leaves_files_whole(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen([*TRAIN, *LONG, f"hydra.run.dir={run}", "checkpoint.interval=150"],

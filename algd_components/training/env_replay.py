@@ -12,14 +12,17 @@ stopped: the next batch, and every row after it, are an uninterrupted run's
 (``tests/test_interrupt.py``).
 
 Checked, not assumed: the last replayed transition must equal the one the checkpoint recorded
-(every ``("next", ...)`` entry, bit for bit).  When it does not (another machine or library
-version), when the log is absent (``checkpoint.env_actions=false``, a checkpoint written before
-the log existed, an async collector whose env lives in its worker), the env starts a new
-episode, a line says so, and the log stops (a later replay could not pass that reset).
+(every ``("next", ...)`` entry, bit for bit; state the observation does not show, such as the
+hopper's x position, is checked only through what it does to later observations).  When it
+does not (another machine or library build: found at the end of the replay), or when there is
+no log (``checkpoint.env_actions=false``, a checkpoint written before the log existed, an async
+collector, whose env lives in its worker), the env starts a new episode, a line says why, and
+the log stops for the rest of the run (a later replay could not pass that reset); the checkpoint
+then records why.
 
-Cost: one env step per logged frame on every resume — seconds for the velocity tasks, a few
-minutes for 100k frames of a Safety-Gym navigation task (200-600 steps/s); the line before it
-says how many steps.  ``checkpoint.env_actions=false`` trades it for a fresh episode.
+Cost: one env step per frame already collected, on every resume; ``benchmarks/replay_time.py``
+measures it (docs/recipes.md, "Checkpoints, crashes and resume").  A signal during the replay
+stops the run at once with nothing written: the checkpoint it resumed from is still the run's.
 """
 from __future__ import annotations
 
@@ -28,52 +31,71 @@ import time
 import torch
 from tensordict import TensorDictBase
 
-__all__ = ["ActionLog", "replay", "restore_env"]
+__all__ = ["REPLAY_STOPPED", "ActionLog", "replay", "restore_env"]
+
+REPLAY_STOPPED = "stopped by a signal during the replay"
 
 
 class ActionLog:
     """Every action one seed's train env took since frame 0, and the last transition's
-    ``"next"`` entries to check a replay by.  ``state_dict()`` is plain tensors (or ``None``
-    once the log is broken: a resume that started a new episode)."""
+    ``"next"`` entries to check a replay by.  ``state_dict()`` is plain tensors and strings."""
 
     def __init__(self):
         self.chunks: list[torch.Tensor] = []
-        self.last_next: dict | None = None
-        self.complete = True
+        self._last_batch: TensorDictBase | None = None  # the collector yields a fresh batch each time
+        self._last_next: dict | None = None  # as loaded from a checkpoint
+        self.stopped: str | None = None  # why the log no longer replays
 
     def append(self, batch: TensorDictBase) -> None:
-        """One collected batch, ``[*env batch, T]`` (time last, as the collector returns it)."""
-        if self.complete:
-            self.chunks.append(batch["action"].detach().cpu())
-            self.last_next = batch[..., -1]["next"].detach().cpu().to_dict()
+        """One collected batch, ``[*env batch, T]`` (time last, as the collector returns it); kept
+        where it is (no copy, no host sync): :meth:`state_dict` moves what it keeps."""
+        if self.stopped is None:
+            self.chunks.append(batch["action"].detach())
+            self._last_batch = batch
+
+    @property
+    def last_next(self) -> dict | None:
+        if self._last_batch is not None:
+            self._last_next = self._last_batch[..., -1]["next"].detach().cpu().clone().to_dict()
+            self._last_batch = None
+        return self._last_next
 
     def actions(self) -> torch.Tensor | None:
         if not self.chunks:
             return None
         if len(self.chunks) > 1:  # one tensor, so later checkpoints do not concatenate the whole log again
-            self.chunks = [torch.cat(self.chunks, dim=-2)]
-        return self.chunks[0]
+            self.chunks = [torch.cat(self.chunks, dim=-2).cpu()]
+        return self.chunks[0].cpu()
 
     def state_dict(self) -> dict | None:
-        if not self.complete or not self.chunks:
+        if self.stopped is not None:
+            return {"stopped": self.stopped}
+        if not self.chunks:
             return None
         return {"actions": self.actions(), "last_next": self.last_next}
 
     def load_state_dict(self, state: dict | None) -> None:
-        self.chunks = [state["actions"]] if state else []
-        self.last_next = state["last_next"] if state else None
-        self.complete = state is not None
+        self.__init__()
+        if state is None:
+            self.stopped = ("the checkpoint holds no log of the env's actions (checkpoint.env_actions was false, "
+                            "or it predates the log)")
+        elif "stopped" in state:
+            earlier = "the log stopped at an earlier resume: "
+            self.stopped = state["stopped"] if state["stopped"].startswith(earlier) else earlier + state["stopped"]
+        else:
+            self.chunks, self._last_next = [state["actions"]], state["last_next"]
 
-    def stop(self) -> None:
+    def stop(self, reason: str) -> None:
         """The env started a new episode where the run had none: this log no longer replays."""
-        self.chunks, self.last_next, self.complete = [], None, False
+        self.__init__()
+        self.stopped = reason
 
 
-def _same(replayed: TensorDictBase, recorded: dict, prefix: tuple = ()) -> str | None:
+def _differs(replayed: TensorDictBase, recorded: dict, prefix: tuple = ()) -> str | None:
     """The first ``("next", ...)`` entry where the replayed transition differs from the recorded one."""
     for key, value in recorded.items():
         if isinstance(value, dict):
-            found = _same(replayed, value, (*prefix, key))
+            found = _differs(replayed, value, (*prefix, key))
             if found:
                 return found
             continue
@@ -83,14 +105,16 @@ def _same(replayed: TensorDictBase, recorded: dict, prefix: tuple = ()) -> str |
     return None
 
 
-def replay(collector, logs: list[ActionLog], frames: int) -> str | None:
+def replay(collector, logs: list[ActionLog], frames: int, stop=None) -> str | None:
     """Step ``collector``'s freshly reset env through the logged actions (``logs``: one per
     stacked seed, in the order of the env's leading dimension); ``None`` when the last replayed
-    transition is the recorded one, else why not (the env is then reset: a new episode)."""
+    transition is the recorded one, else why not (the env is then reset: a new episode), or
+    :data:`REPLAY_STOPPED` when ``stop.requested`` turned true (checked at every step)."""
+    for log in logs:
+        if log.stopped is not None:
+            return log.stopped
     env = collector.env
     per_seed = [log.actions() for log in logs]
-    if any(a is None for a in per_seed) or any(log.last_next is None for log in logs):
-        return "the checkpoint holds no log of the env's actions (checkpoint.env_actions was false, or it predates it)"
     actions = per_seed[0] if len(logs) == 1 else torch.stack(per_seed)
     if tuple(actions.shape[:-2]) != tuple(env.batch_size) or actions[..., 0].numel() != frames * len(logs):
         return (f"the action log ({tuple(actions.shape)}) does not fit this env (batch {tuple(env.batch_size)}) and "
@@ -99,6 +123,8 @@ def replay(collector, logs: list[ActionLog], frames: int) -> str | None:
     out = None
     with torch.no_grad():
         for t in range(actions.shape[-2]):
+            if stop is not None and stop.requested:
+                return REPLAY_STOPPED
             carrier.set("action", actions[..., t, :].to(carrier.device or "cpu"))
             out, nxt = env.step_and_maybe_reset(carrier)
             if collector._carrier_has_no_device:  # as the collector's rollout keeps it
@@ -111,7 +137,7 @@ def replay(collector, logs: list[ActionLog], frames: int) -> str | None:
     collector._carrier = carrier
     replayed = [out["next"]] if len(logs) == 1 else out["next"].unbind(0)  # stacked seeds: one row each
     for s, (log, got) in enumerate(zip(logs, replayed)):
-        differs = _same(got, log.last_next)
+        differs = _differs(got, log.last_next)
         if differs:
             collector.reset()
             seed = f"seed {s}: " if len(logs) > 1 else ""
@@ -119,20 +145,24 @@ def replay(collector, logs: list[ActionLog], frames: int) -> str | None:
     return None
 
 
-def restore_env(collector, logs: list[ActionLog], frames: int, skip: str | None = None) -> None:
+def restore_env(collector, logs: list[ActionLog], frames: int, skip: str | None = None, stop=None) -> bool:
     """On resume: :func:`replay` (announced and timed in one line each), or, when it fails or
-    ``skip`` says why not, a new episode and every log stopped."""
-    reason = skip
+    ``skip`` says why not, a new episode and every log stopped.  ``False``: a signal stopped the
+    replay (the caller ends the run; nothing was written)."""
+    reason = skip or next((log.stopped for log in logs if log.stopped is not None), None)
     if reason is None:
         t0 = time.time()
         print(f"resume: replaying the run's {frames} env steps to restore the train env "
               "(checkpoint.env_actions=false skips it: the env then starts a new episode)", flush=True)
-        reason = replay(collector, logs, frames)
+        reason = replay(collector, logs, frames, stop)
+        if reason == REPLAY_STOPPED:
+            return False
         if reason is None:
             print(f"resume: the train env continues where the run stopped (replayed in {time.time() - t0:.1f} s)",
                   flush=True)
-            return
+            return True
     print(f"resume: the train env starts a new episode ({reason}); rows from here differ from an uninterrupted run's",
           flush=True)
     for log in logs:
-        log.stop()
+        log.stop(reason)
+    return True

@@ -185,13 +185,7 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
         collector = make_collector(cfg, None, algo.policy, device, state.frames, train_env_factory(cfg, task.name, max_steps))
     else:
         collector = make_collector(cfg, train_env, algo.policy, device, state.frames)
-    if ckpts[0] is not None:
-        if collector != ():  # the train env where the run stopped: its actions replayed (training/env_replay.py)
-            restore_env(collector, action_logs, state.frames,
-                        skip="checkpoint.env_actions=false" if not cfg.checkpoint.env_actions else
-                        "collector.async_collection=true: the env lives in the collector's worker"
-                        if cfg.collector.async_collection else None)
-        set_rng_state(ckpts[0]["rng"])  # as saved: building the collector and replaying drew from them
+    log_actions = cfg.checkpoint.env_actions and not cfg.collector.async_collection  # (training/env_replay.py)
     episode_limit = run_cost_limit(cfg, task, max_steps)
     evaluations = state.frames // cfg.logger.eval_iter  # for logger.video_every
     guard, guard_from = NonFiniteGuard(), state.updates + 1  # the run's number of the guard's first update
@@ -281,7 +275,7 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
                 scatter_optimizer_state(opt, [a.optimizers[name] for a in algos])
         for a, rb, ep, st, record, log in zip(algos, buffers, trackers, states, records, action_logs):
             record.save(a.loss, a.optimizers, rb, ep, st, a.policy, obs_dim, action_spec,
-                        log.state_dict() if cfg.checkpoint.env_actions else None)
+                        log.state_dict() if log_actions else None)
 
     def stopped() -> TrainingStopped:
         progress.set_phase("saving")
@@ -301,6 +295,16 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
     kwargs = dict(episode_cost=trackers[0].mean_cost, episode_cost_limit=episode_limit, guard=guard)
     last_rows, finished = [{} for _ in cfgs], False
     try:
+        if ckpts[0] is not None:
+            if collector != () and not restore_env(  # the train env where the run stopped: its actions replayed
+                    collector, action_logs, state.frames, stop=stop,
+                    skip=None if log_actions else "checkpoint.env_actions=false" if not cfg.checkpoint.env_actions
+                    else "collector.async_collection=true: the env lives in the collector's worker"):
+                how = (f"continue with: algd-train resume={run_dirs[0]}" if S == 1
+                       else "the same command with resume=auto continues them")
+                raise TrainingStopped(f"{signal.Signals(stop.signum).name} during the env replay: stopped before any new "
+                                      f"frame, the checkpoint at {state.frames} frames unchanged; {how}", stop.exit_code)
+            set_rng_state(ckpts[0]["rng"])  # as saved: building the collector and replaying drew from them
         if state.pending_updates or state.eval_due:  # what a stopped run owed, before any new frame
             t0 = time.time()
             progress.set_phase("updating")
@@ -317,7 +321,7 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
             rows = [data] if S == 1 else data.unbind(0)
             for st, window, tracker, log, row in zip(states, windows, trackers, action_logs, rows):
                 tracker.update(row)
-                if cfg.checkpoint.env_actions:
+                if log_actions:
                     log.append(row)
                 st.frames += row.numel()
                 window.frames += row.numel()
