@@ -30,7 +30,12 @@ def group_runs(run_dirs):
     configs = [keys(c) for c, _ in runs]
     varying = sorted({k for c in configs for k in c if any(c.get(k) != o.get(k) for o in configs)})
     for (cfg, cols), kc in zip(runs, configs):
-        label = ", ".join(f"{k.split('.')[-1]}={kc.get(k)}" for k in varying) or str(cfg.get("env.name"))
+        keys = varying
+        if "algo" in varying:  # algorithms differ in dozens of keys: a run is named by its algorithm and the
+            # keys that differ between the runs of that algorithm
+            same_algo = [o for o in configs if o.get("algo") == kc.get("algo")]
+            keys = ["algo", *(k for k in varying if k != "algo" and any(kc.get(k) != o.get(k) for o in same_algo))]
+        label = ", ".join(f"{k.split('.')[-1]}={kc.get(k)}" for k in keys) or str(cfg.get("env.name"))
         groups[label].append((cfg, cols))
     return groups
 

@@ -30,9 +30,13 @@ ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 def load_run(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     """A run's config (flattened ``a.b.c`` keys) and its ``metrics.csv`` columns by name (NaN
-    where a row has no value); ``ValueError`` for a folder that is not a run or has no row yet."""
+    where a row has no value); ``ValueError`` for a folder that is not a run or has no row yet.
+    The config is the one the run last ran with: ``config_resumed.yaml`` where a resume wrote one
+    (a resume may extend ``collector.total_frames``), else ``config.yaml``."""
     run_dir = Path(run_dir)
     metrics, config = run_dir / "metrics.csv", run_dir / "config.yaml"
+    if (run_dir / "config_resumed.yaml").is_file():
+        config = run_dir / "config_resumed.yaml"
     if not metrics.is_file() or not config.is_file():
         raise ValueError(f"{run_dir}: not a run directory (needs metrics.csv and config.yaml)")
     with open(metrics, newline="") as f:

@@ -32,3 +32,8 @@ def test_plot_groups_seeds_whatever_threads_or_stacking_and_splits_real_differen
             run_dir("c", seed=0, utd=5.0, threads=1, num_seeds=1)]
     groups = group_runs(dirs)
     assert sorted((label, len(runs)) for label, runs in groups.items()) == [("utd_ratio=1.0", 2), ("utd_ratio=5.0", 1)]
+    # algorithms differ in dozens of keys: each is named by its algorithm and what differs between its own runs
+    other = run_dir("d", seed=0, utd=1.0, threads=1)
+    cfg = yaml.safe_load((other / "config.yaml").read_text())
+    (other / "config.yaml").write_text(yaml.safe_dump({**cfg, "algo": "sac_lag", "sac": {"ensemble_size": 2}}))
+    assert sorted(group_runs([*dirs, other])) == ["algo=algd, utd_ratio=1.0", "algo=algd, utd_ratio=5.0", "algo=sac_lag"]

@@ -27,6 +27,19 @@ def test_evaluations_reads_the_tasks_cost_measure_and_limit(tmp_path):
     assert e["lam"].tolist() == [0.7] and np.isnan(e["train_cost"][0]) and e["train_cost"][1] == 22.5
 
 
+def test_a_resumed_run_is_read_with_the_config_it_last_ran_with(tmp_path):
+    """A resume that extended the run wrote config_resumed.yaml; readers (the study tables' last
+    quarter, plot, keep_runs) take the run's length from it, not from the first leg's config.yaml."""
+    from algd_components.runs import load_run
+
+    leg = lambda frames: yaml.safe_dump({"algo": "algd", "collector": {"total_frames": frames}})  # noqa: E731
+    (tmp_path / "config.yaml").write_text(leg(50000))
+    (tmp_path / "metrics.csv").write_text("frames,eval_return\n50000,1.0\n")
+    assert load_run(tmp_path)[0]["collector.total_frames"] == 50000
+    (tmp_path / "config_resumed.yaml").write_text(leg(100000))
+    assert load_run(tmp_path)[0]["collector.total_frames"] == 100000
+
+
 def test_columns_by_name_every_row_the_last_or_one_and_bad_names_in_one_line(tmp_path, capsys):
     from algd_components.runs import main
 
