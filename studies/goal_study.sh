@@ -10,8 +10,10 @@
 # resumed to 100k (the resume replays the env's 50k logged actions, ~3 min: the rows are an uninterrupted run's) and
 # checked again (critic_check_100000.txt). A run is copied into studies/results/goal_study as soon as it finishes
 # (studies/keep_runs.py, this run alone); commit it then (config.yaml says the first leg's 50000 frames,
-# config_resumed.yaml the 100000). Rerunning this script skips kept runs and resumes unfinished ones whose folder
-# is still on this machine.
+# config_resumed.yaml the 100000; readers take the length from the latter). Rerunning this script skips kept runs
+# and resumes unfinished ones whose folder is still on this machine; a second copy started while one runs exits
+# (a lock on $OUT/.study.lock). A run that diverges (exit 3) is a finding: its record so far is kept with
+# DIVERGED.txt (the error line) and skipped on reruns. A signal to the study's algd-compare stops the study.
 # Run: OUT=/work/goal_study nohup nice -n 10 studies/goal_study.sh &
 cd "$(dirname "$0")/.."
 OUT=${OUT:-comparisons/goal_study}
@@ -23,15 +25,28 @@ export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 SET=${SET:-logger.eval_iter=5000 logger.eval_episodes=5 checkpoint.interval=5000 system.num_threads=$THREADS}
 LEGS=${LEGS:-50000 100000}  # a tiny trial of the mechanics: LEGS="200 400" SET="..." OUT=/tmp/x KEEP=/tmp/y
 one() {  # one() ALGO SEED: both legs of one run, its critic checks, then kept
-  local run="$OUT/$1/SafetyPointGoal1-v0/seed$2"
+  local run="$OUT/$1/SafetyPointGoal1-v0/seed$2" kept="${KEEP:-studies/results/goal_study}/$1/SafetyPointGoal1-v0/seed$2"
+  [ -f "$kept/DIVERGED.txt" ] && return  # a finding, kept; rerunning would diverge again
+  mkdir -p "$(dirname "$run")"
   for frames in $LEGS; do
     $BIN/algd-compare --algos "$1" --tasks SafetyPointGoal1-v0 --seeds "$2" --out "$OUT" \
-      --set $SET collector.total_frames=$frames || return
+      --set $SET collector.total_frames=$frames 2> "$run.err"
+    local rc=$?
+    cat "$run.err" >&2
+    if [ $rc -eq 3 ]; then  # diverged (the non-finite guard): keep the record so far and say so
+      grep "^error:" "$run.err" > "$run/DIVERGED.txt"; $PY studies/keep_runs.py --unfinished "$run" "$kept" >&2
+      return
+    fi
+    [ $rc -ge 128 ] && exit $rc  # a signal: the study stops (rerunning it resumes this run)
+    [ $rc -eq 0 ] || return
     [ -f "$run/critic_check_$frames.txt" ] || [ ! -f "$run/checkpoint.pt" ] || {
-      $PY studies/critic_check.py "$run" > "$run/.critic_check.tmp" && mv "$run/.critic_check.tmp" "$run/critic_check_$frames.txt"; }
+      $PY studies/critic_check.py "$run" > "$run/.critic_check.tmp" && mv "$run/.critic_check.tmp" "$run/critic_check_$frames.txt"
+    } || return  # no leg 2 on a checkpoint whose leg-1 check is missing: it would be checked at the wrong frames
   done
-  $PY studies/keep_runs.py "$run" "${KEEP:-studies/results/goal_study}/$1/SafetyPointGoal1-v0/seed$2"  # this run only
+  $PY studies/keep_runs.py "$run" "$kept"  # this run only
 }
+exec 9> "$OUT/.study.lock"
+flock -n 9 || { echo "another goal_study.sh holds $OUT/.study.lock: one study at a time" >&2; exit 0; }
 for seed in 0 1 2; do
   for algo in algd sac_lag cal; do one $algo $seed; done
 done >> "$OUT/study.log" 2>&1

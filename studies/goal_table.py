@@ -7,7 +7,9 @@ One markdown row per run and one per algorithm over its seeds: the fraction of e
 limit (eval cost ≤ 10 per 400-step episode) over the whole run and over its last quarter (evaluations past
 75k frames), the last quarter's mean evaluation return and cost, λ at the end and its range, the cost
 critics' estimate against the buffer's Monte-Carlo discounted cost-to-go at 50k and 100k frames (the
-``critic_check_<frames>.txt`` files ``studies/critic_check.py`` wrote beside the run), and the wall time.
+``critic_check_<frames>.txt`` files ``studies/critic_check.py`` wrote beside the run: its printed lines,
+the one number here not read from a column), the wall time (summed over the two legs, the env replay
+at the resume included, the critic checks not), and the machine (``machine.txt``).
 Every number is read from the runs' files by column name (``algd_components.runs``); the algorithm rows
 give mean ± sample standard deviation (ddof 1) over seeds.
 """
@@ -16,18 +18,17 @@ import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from algd_components.runs import evaluations, load_run
 
-CHECK = re.compile(r"Monte-Carlo discounted cost-to-go ([-\d.]+) .*critics' estimate ([-\d.]+)")
+CHECK = re.compile(r": frames (\d+),.*\n.*Monte-Carlo discounted cost-to-go ([-\d.]+) .*critics' estimate ([-\d.]+)")
 
 
 def critic_check(run: Path, frames: int) -> str:
-    """``estimate / Monte-Carlo`` from ``critic_check_<frames>.txt``, or "-" where there is none."""
+    """``estimate / Monte-Carlo`` from ``critic_check_<frames>.txt`` (the two lines
+    ``studies/critic_check.py`` prints), or "-" where there is none or it checked another frame count."""
     path = run / f"critic_check_{frames}.txt"
     found = CHECK.search(path.read_text()) if path.exists() else None
-    return f"{float(found[2]):.2f} / {float(found[1]):.2f}" if found else "-"
+    return f"{float(found[3]):.2f} / {float(found[2]):.2f}" if found and int(found[1]) == frames else "-"
 
 
 def run_row(path: Path) -> dict:
@@ -66,7 +67,9 @@ def main(folder: str = "studies/results/goal_study") -> None:
 
             print(f"| {algo_dir.name} | mean ± sample std ({len(rs)} seeds) | | {ms('within', '{:.2f}')} | "
                   f"{ms('late_within', '{:.2f}')} | {ms('late_return')} | {ms('late_cost')} | | | | "
-                  f"{np.mean([r['wall_h'] for r in rs]):.2f} |")
+                  f"{ms('wall_h', '{:.2f}')} |")
+    machines = sorted({m.read_text().strip() for m in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/machine.txt")})
+    print("\nmachine" + ("s" if len(machines) > 1 else "") + ": " + "; ".join(machines))
 
 
 if __name__ == "__main__":

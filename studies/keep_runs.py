@@ -26,7 +26,7 @@ import torch
 from algd_components.compare import _finished
 from algd_components.runs import cpu_description, load_run
 
-KEEP = ("config*.yaml", "metrics.csv", "episodes.csv", "saturation.csv", "critic_check_*.txt")  # logs/ repeats metrics.csv's rows
+KEEP = ("config*.yaml", "metrics.csv", "episodes.csv", "saturation.csv", "critic_check_*.txt", "DIVERGED.txt")  # logs/ repeats metrics.csv's rows
 
 
 def machine() -> str:
@@ -37,15 +37,18 @@ def machine() -> str:
     return f"{cpu['cpu']} ({isa}), {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}\n"
 
 
-def main(src: str, dst: str) -> None:
+def main(src: str, dst: str, unfinished: bool = False) -> None:
+    """``unfinished``: keep runs that stopped short too (a diverged run is a finding; its record is kept
+    with the ``DIVERGED.txt`` the study script writes beside it)."""
     src_root, dst_root = Path(src), Path(dst)
-    for metrics in sorted(src_root.rglob("metrics.csv")):
-        run = metrics.parent
+    for config in sorted(src_root.rglob("config.yaml")):
+        run = config.parent
         try:
             cfg, _ = load_run(run)
-        except ValueError:
-            continue
-        if not _finished(run, int(cfg["collector.total_frames"])):
+        except ValueError:  # no metrics row yet: kept only when asked to keep unfinished runs
+            if not unfinished:
+                continue
+        if not unfinished and not _finished(run, int(cfg["collector.total_frames"])):
             print(f"skipped (not finished): {run}")
             continue
         out = dst_root / run.relative_to(src_root)
@@ -59,6 +62,7 @@ def main(src: str, dst: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: keep_runs.py SRC DST")
-    main(*sys.argv[1:])
+    args = [a for a in sys.argv[1:] if a != "--unfinished"]
+    if len(args) != 2:
+        sys.exit("usage: keep_runs.py [--unfinished] SRC DST")
+    main(*args, unfinished="--unfinished" in sys.argv[1:])
