@@ -48,6 +48,18 @@ def test_the_bar_redraws_during_updates():
     p.close(finished=True)
 
 
+def test_a_line_written_during_the_bar_is_a_line_of_its_own():
+    """The resume's lines (training/env_replay.py) go above the bar, not into it; without a bar as is."""
+    out = io.StringIO()
+    p = Progress("r", total_frames=100, total_updates=100, stream=out, bar=True)
+    p.write("resume: replaying")
+    assert "\rresume: replaying\n" in out.getvalue()  # the bar's line cleared first, then redrawn below it
+    p.close(finished=False)
+    plain = io.StringIO()
+    Progress("r", total_frames=100, total_updates=100, stream=plain, enabled=False).write("resume: replaying")
+    assert plain.getvalue() == "resume: replaying\n"
+
+
 def test_an_interrupted_display_does_not_claim_100():
     out = io.StringIO()
     p = Progress("r", total_frames=100, total_updates=100, every_s=0.0, stream=out)

@@ -145,24 +145,22 @@ def replay(collector, logs: list[ActionLog], frames: int, stop=None) -> str | No
     return None
 
 
-def restore_env(collector, logs: list[ActionLog], frames: int, skip: str | None = None, stop=None) -> bool:
-    """On resume: :func:`replay` (announced and timed in one line each), or, when it fails or
-    ``skip`` says why not, a new episode and every log stopped.  ``False``: a signal stopped the
-    replay (the caller ends the run; nothing was written)."""
+def restore_env(collector, logs: list[ActionLog], frames: int, skip: str | None = None, stop=None, say=print) -> bool:
+    """On resume: :func:`replay` (announced and timed in one line each, through ``say``), or, when
+    it fails or ``skip`` says why not, a new episode and every log stopped.  ``False``: a signal
+    stopped the replay (the caller ends the run; nothing was written)."""
     reason = skip or next((log.stopped for log in logs if log.stopped is not None), None)
     if reason is None:
         t0 = time.time()
-        print(f"resume: replaying the run's {frames} env steps to restore the train env "
-              "(checkpoint.env_actions=false skips it: the env then starts a new episode)", flush=True)
+        say(f"resume: replaying the run's {frames} env steps to restore the train env "
+            "(checkpoint.env_actions=false skips it: the env then starts a new episode)")
         reason = replay(collector, logs, frames, stop)
         if reason == REPLAY_STOPPED:
             return False
         if reason is None:
-            print(f"resume: the train env continues where the run stopped (replayed in {time.time() - t0:.1f} s)",
-                  flush=True)
+            say(f"resume: the train env continues where the run stopped (replayed in {time.time() - t0:.1f} s)")
             return True
-    print(f"resume: the train env starts a new episode ({reason}); rows from here differ from an uninterrupted run's",
-          flush=True)
+    say(f"resume: the train env starts a new episode ({reason}); rows from here differ from an uninterrupted run's")
     for log in logs:
         log.stop(reason)
     return True

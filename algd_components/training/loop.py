@@ -186,6 +186,8 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
     else:
         collector = make_collector(cfg, train_env, algo.policy, device, state.frames)
     log_actions = cfg.checkpoint.env_actions and not cfg.collector.async_collection  # (training/env_replay.py)
+    no_replay = (None if log_actions else "checkpoint.env_actions=false" if not cfg.checkpoint.env_actions
+                 else "collector.async_collection=true: the env lives in the collector's worker")
     episode_limit = run_cost_limit(cfg, task, max_steps)
     evaluations = state.frames // cfg.logger.eval_iter  # for logger.video_every
     guard, guard_from = NonFiniteGuard(), state.updates + 1  # the run's number of the guard's first update
@@ -296,10 +298,9 @@ def train_loop(cfgs: list[DictConfig], ckpts: list, run_dirs: list[Path], stop=N
     last_rows, finished = [{} for _ in cfgs], False
     try:
         if ckpts[0] is not None:
-            if collector != () and not restore_env(  # the train env where the run stopped: its actions replayed
-                    collector, action_logs, state.frames, stop=stop,
-                    skip=None if log_actions else "checkpoint.env_actions=false" if not cfg.checkpoint.env_actions
-                    else "collector.async_collection=true: the env lives in the collector's worker"):
+            progress.set_phase("replaying the env")  # the train env where the run stopped: its actions replayed
+            if collector != () and not restore_env(collector, action_logs, state.frames, skip=no_replay, stop=stop,
+                                                   say=progress.write):
                 how = (f"continue with: algd-train resume={run_dirs[0]}" if S == 1
                        else "the same command with resume=auto continues them")
                 raise TrainingStopped(f"{signal.Signals(stop.signum).name} during the env replay: stopped before any new "

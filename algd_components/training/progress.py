@@ -83,6 +83,13 @@ class Progress:
                   file=self.stream, flush=True)
             self._next_line = time.monotonic() + self.every_s
 
+    def write(self, line: str) -> None:
+        """One line of text above the bar (printed as is without one)."""
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
     def set_phase(self, phase: str) -> None:
         self.phase = phase
         self._refresh()
