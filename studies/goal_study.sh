@@ -2,10 +2,13 @@
 # Issue #27: ALGD, SAC-Lag and CAL on SafetyPointGoal1-v0 at the released run length (the released README's
 # Safety-Gym command: --num_epoch 250 epochs of 400 steps), 100k frames, seeds 0-2,
 # every recipe's defaults (one update per frame, in bursts of 1000 frames), evaluation every 5k frames with
-# 5 episodes. One run at a time, on both cores (THREADS=2): a run must finish on the machine that started it
-# (unfinished runs are lost when a session's machine goes), and an ALGD run of 100k updates on one thread of these
-# 2-core machines would outlast a session (ALGD on Hopper made about 10 updates/s on one AVX-512 core in the chain-space runs,
-# `python -m algd_components.runs RUN --columns updates_per_s --last`: 100k updates, close to 3 h). One seed of each method first.
+# 5 episodes. Two runs at a time, one math thread each (WORKERS=2, THREADS=1), as the issue asks: measured
+# before the study started (ALGD on SafetyPointGoal1-v0, 2000-3000 updates, `python -m algd_components.runs RUN
+# --columns updates_per_s --last`), one run on 2 threads made 14.1 updates/s, one on 1 thread beside another
+# 9.0, so two side by side make ~18 together: about 3 h for an ALGD run of 100k updates, which outlasts a
+# session; its checkpoints (every 5k frames) and the env replay carry it into the next one.
+# Each worker takes the next run in the order seed 0 of algd, sac_lag, cal, then seeds 1 and 2 that no other
+# worker holds (a lock per run) and that is not kept.
 # Each run goes in two legs: to 50k frames, the critic check on its 50k checkpoint (critic_check_50000.txt), then
 # resumed to 100k (the resume replays the env's 50k logged actions, ~3 min: the rows are an uninterrupted run's) and
 # checked again (critic_check_100000.txt). A run is copied into studies/results/goal_study as soon as it finishes
@@ -13,14 +16,14 @@
 # config_resumed.yaml the 100000; readers take the length from the latter). Rerunning this script skips kept runs
 # and resumes unfinished ones whose folder is still on this machine; a second copy started while one runs exits
 # (a lock on $OUT/.study.lock). A run that diverges (exit 3) is a finding: its record so far is kept with
-# DIVERGED.txt (the error line) and skipped on reruns. A signal to the study's algd-compare stops the study.
+# DIVERGED.txt (the error line) and skipped on reruns. A signal to a worker's algd-compare stops that worker.
 # Run: OUT=/work/goal_study nohup nice -n 10 studies/goal_study.sh &
 cd "$(dirname "$0")/.."
 OUT=${OUT:-comparisons/goal_study}
 PY=${PY:-.venv/bin/python}
 BIN=$(dirname "$PY")
 mkdir -p "$OUT" && cp -rn studies/results/goal_study/. "$OUT"/ 2>/dev/null
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1} WORKERS=${WORKERS:-2}
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 SET=${SET:-logger.eval_iter=5000 logger.eval_episodes=5 checkpoint.interval=5000 system.num_threads=$THREADS}
 LEGS=${LEGS:-50000 100000}  # a tiny trial of the mechanics: LEGS="200 400" SET="..." OUT=/tmp/x KEEP=/tmp/y
@@ -45,8 +48,16 @@ one() {  # one() ALGO SEED: both legs of one run, its critic checks, then kept
   done
   $PY studies/keep_runs.py "$run" "$kept"  # this run only
 }
+worker() {  # worker N: the next run no other worker holds, in the study's order, until none is left
+  for seed in 0 1 2; do
+    for algo in algd sac_lag cal; do
+      (flock -n 8 || exit 0; one $algo $seed) 8> "$OUT/.run.$algo.$seed.lock"
+      local rc=$?
+      [ $rc -ge 128 ] && exit $rc
+    done
+  done >> "$OUT/study_$1.log" 2>&1
+}
 exec 9> "$OUT/.study.lock"
 flock -n 9 || { echo "another goal_study.sh holds $OUT/.study.lock: one study at a time" >&2; exit 0; }
-for seed in 0 1 2; do
-  for algo in algd sac_lag cal; do one $algo $seed; done
-done >> "$OUT/study.log" 2>&1
+for w in $(seq 1 "$WORKERS"); do worker "$w" & sleep 5; done
+wait
