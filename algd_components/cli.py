@@ -118,7 +118,7 @@ def precheck(algo: str, argv: list[str]) -> None:
     with ``resume=``, the checkpoint it names, so a bad value ends with one line before Hydra
     creates a run or sweep folder."""
     from . import algorithms
-    from .training.resume import resolve_run
+    from .training.resume import override_keys, resolve_run
 
     flags, overrides = split_flags(argv)
     own = [a for a in overrides if not _is_hydra_arg(a)]
@@ -137,8 +137,7 @@ def precheck(algo: str, argv: list[str]) -> None:
         for job in jobs:
             cfg = compose_config(algo, job)
             if cfg.resume and cfg.resume != "auto":  # keys named on the command line are checked even at their default
-                explicit = tuple(o.split("=", 1)[0].lstrip("+~") for o in job if "=" in o)
-                algorithms.validate(resolve_run(cfg, ".", explicit, lazy=True)[0])
+                algorithms.validate(resolve_run(cfg, ".", override_keys(job), lazy=True)[0])
 
 
 def _resume_run_dir(flags: list[str], overrides: list[str]) -> list[str]:
@@ -162,8 +161,11 @@ def hydra_task(cfg) -> None:
 
     from .training import train
 
-    with exit_on_config_error():
-        train(cfg, HydraConfig.get().runtime.output_dir)
+    from .training.resume import override_keys
+
+    hydra = HydraConfig.get()
+    with exit_on_config_error():  # the command line's keys apply on a resume even at their defaults
+        train(cfg, hydra.runtime.output_dir, explicit=override_keys(hydra.overrides.task))
 
 
 DOCS = ("README.md (three ways in), docs/recipes.md (every key and the recipes), docs/components.md (the parts), "

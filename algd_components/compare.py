@@ -35,6 +35,7 @@ from .runs import cost_panel, evaluations, load_run
 from .training import train
 from .training.interrupt import Interrupted, stop_on_signals
 from .training.run_lock import run_lock
+from .training.resume import override_keys
 from .training.loop import TrainingStopped
 from .training.seeds import train_seeds
 from .training.process import PARALLEL_JOBS_ENV
@@ -86,12 +87,14 @@ def plan_runs(algos, tasks, seeds, out: Path, shared: list[str]) -> list[Planned
     return plan
 
 
-def _train_one(cfg, run_dir: Path, label: str) -> None:
+def _train_one(cfg, run_dir: Path, label: str, explicit: tuple[str, ...] = ()) -> None:
     """One run, resumed where it stopped (``resume=auto``): skipped when finished, continued
-    from its checkpoint when interrupted, started over when it never wrote one."""
+    from its checkpoint when interrupted, started over when it never wrote one.  ``explicit``: the
+    keys the comparison's overrides name, applied on the resume even at their defaults (a run
+    extended to ``collector.total_frames=100000``, the default, is extended)."""
     cfg.resume = "auto"
     try:
-        train(cfg, run_dir)
+        train(cfg, run_dir, explicit)
     except NonFiniteError as err:
         raise NonFiniteError(f"{label} ({run_dir}): {err}") from None
 
@@ -100,15 +103,17 @@ def _train_group(runs: list[PlannedRun]) -> None:
     """One run alone, or one (algorithm, task)'s seeds as one stacked-seeds process
     (``--stack-seeds``), each seed resumed where it stopped, into the same folders as separate
     runs would use."""
+    explicit = override_keys([*runs[0].common, *runs[0].overrides])
     if len(runs) == 1:
-        return _train_one(runs[0].cfg, runs[0].run_dir, runs[0].label)
+        return _train_one(runs[0].cfg, runs[0].run_dir, runs[0].label, explicit)
     cfg = runs[0].cfg.copy()
     cfg.resume = "auto"
     try:
         with contextlib.ExitStack() as held:  # as algd-train's stacked seeds: each folder locked, a signal saves all
             for r in runs:
                 held.enter_context(run_lock(r.run_dir))
-            train_seeds(cfg, [r.seed for r in runs], [r.run_dir for r in runs], held.enter_context(stop_on_signals()))
+            train_seeds(cfg, [r.seed for r in runs], [r.run_dir for r in runs], held.enter_context(stop_on_signals()),
+                        explicit)
     except NonFiniteError as err:
         raise NonFiniteError(f"{runs[0].algo} on {runs[0].task}, seeds {[r.seed for r in runs]}: {err}") from None
 

@@ -77,16 +77,16 @@ def end_line(cfg: DictConfig, run_dir: Path, task, state, row: dict, limit: floa
             f"{run_dir / POLICY_FILE}; figure: python -m algd_components.plot {run_dir}")
 
 
-def train_one(cfg: DictConfig, run_dir: str | Path) -> dict:
+def train_one(cfg: DictConfig, run_dir: str | Path, explicit: tuple[str, ...] = ()) -> dict:
     """One run (one seed) of ``cfg`` into ``run_dir``: :func:`~algd_components.training.train`
     for ``env.num_seeds=1``.  The run folder is locked for the run's lifetime (:mod:`.run_lock`:
     a second process gets a one-line error).  SIGINT / SIGTERM (:mod:`.interrupt`) stop at the
     next update: the batch's remaining updates are owed (run first on resume), a checkpoint and
     ``policy.pt`` are written, and :class:`TrainingStopped` is raised (the CLI prints one line
     and exits 130 / 143)."""
-    explicit = cfg.resume not in (None, "auto")
-    with run_lock(resolve_checkpoint(cfg.resume).parent if explicit else run_dir), stop_on_signals() as stop:
-        cfg, ckpt, run_dir = resolve_run(cfg, run_dir)
+    named_path = cfg.resume not in (None, "auto")
+    with run_lock(resolve_checkpoint(cfg.resume).parent if named_path else run_dir), stop_on_signals() as stop:
+        cfg, ckpt, run_dir = resolve_run(cfg, run_dir, explicit)
         if ckpt is not None and ckpt["state"]["frames"] >= cfg.collector.total_frames and not owes_work(ckpt["state"]):
             return dict(ckpt["state"])  # resume=auto of a finished run
         return train_loop([cfg], [ckpt], [run_dir], stop)[0]

@@ -12,7 +12,7 @@ from ..algorithms.compose import default_config
 from ..config import ConfigError, flatten, require
 from .checkpoints import CHECKPOINT_FILE, POLICY_FILE, read_checkpoint, resolve_checkpoint
 
-__all__ = ["RUN_FILES", "RUN_FOLDERS", "SAFE_ON_RESUME", "owes_work", "resolve_run", "clean_run_dir"]
+__all__ = ["RUN_FILES", "RUN_FOLDERS", "SAFE_ON_RESUME", "override_keys", "owes_work", "resolve_run", "clean_run_dir"]
 
 def _load_checkpoint(resume: str, lazy: bool = False) -> tuple[dict, Path]:
     """The checkpoint ``resume`` names, checked to be one of ours.  ``lazy``: memory-map its
@@ -44,6 +44,13 @@ def _fresh_run_dir(cfg: DictConfig, run_dir: Path) -> None:
     if held and not cfg.overwrite:
         raise ConfigError(f"{run_dir} already holds a run ({', '.join(held)}): resume it with resume={run_dir}, "
                           "choose another folder, or pass overwrite=true to replace it")
+
+
+def override_keys(overrides) -> tuple[str, ...]:
+    """The keys a list of ``key=value`` overrides names (Hydra's ``+``/``~`` prefixes dropped): what
+    :func:`resolve_run` applies on a resume even where the value is the algorithm's default
+    (``collector.total_frames=100000`` extends a 50k run although 100000 is the default)."""
+    return tuple(o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o)
 
 
 def _resume_overrides(cfg: DictConfig, saved: dict, explicit: tuple[str, ...] = ()) -> dict:

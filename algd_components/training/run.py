@@ -14,12 +14,15 @@ from .seeds import train_seeds
 __all__ = ["train"]
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict:
+def train(cfg: DictConfig, run_dir: str | Path, explicit: tuple[str, ...] = ()) -> dict:
     """Train the algorithm ``cfg.algo`` names as ``cfg`` says; write config.yaml,
     metrics.csv, checkpoint.pt and policy.pt to ``run_dir``.  Returns the final counters.
 
     With ``cfg.resume`` set, everything but ``collector.total_frames`` comes from the
-    checkpoint and the run continues in the checkpoint's directory.  With ``env.num_seeds=S``
+    checkpoint and the run continues in the checkpoint's directory; ``explicit``: the keys the
+    caller's overrides named (:func:`~.resume.override_keys`), applied on a resume even at their
+    defaults (without them a value equal to the default, e.g. ``collector.total_frames=100000``,
+    would not count as given).  With ``env.num_seeds=S``
     the seeds ``env.seed .. env.seed+S-1`` train as one vectorised process, each in its own
     folder ``run_dir/seed<s>`` (:func:`~algd_components.training.seeds.train_seeds`); returns
     ``{"seeds": [counters, ...]}``.
@@ -34,5 +37,5 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
             for d in dirs:
                 held.enter_context(run_lock(d))
             stop = held.enter_context(stop_on_signals())
-            return {"seeds": train_seeds(cfg, seeds, dirs, stop)}
-    return train_one(cfg, run_dir)
+            return {"seeds": train_seeds(cfg, seeds, dirs, stop, explicit)}
+    return train_one(cfg, run_dir, explicit)

@@ -35,7 +35,8 @@ def seed_configs(cfg: DictConfig, seeds: Sequence[int]) -> list[DictConfig]:
     return out
 
 
-def train_seeds(cfg: DictConfig, seeds: Sequence[int], run_dirs: Sequence[str | Path], stop=None) -> list[dict]:
+def train_seeds(cfg: DictConfig, seeds: Sequence[int], run_dirs: Sequence[str | Path], stop=None,
+                explicit: tuple[str, ...] = ()) -> list[dict]:
     """Train seed ``seeds[i]`` into ``run_dirs[i]``, all S in one vectorised process; returns
     each seed's final counters.
 
@@ -45,7 +46,8 @@ def train_seeds(cfg: DictConfig, seeds: Sequence[int], run_dirs: Sequence[str | 
     are then finished one after the other as single-seed runs, nothing lost; so are seeds whose
     checkpoints owe work (a signal stopped them inside a batch: the loop, run for each alone, runs
     the owed updates first).  ``stop`` (a :func:`~.interrupt.stop_on_signals` request): at the next update
-    every seed's checkpoint is written and :class:`~.loop.TrainingStopped` raised.
+    every seed's checkpoint is written and :class:`~.loop.TrainingStopped` raised.  ``explicit``: as
+    :func:`~.run.train`'s.
     """
     require(len(seeds) == len(run_dirs) and len(seeds) >= 1, "env.num_seeds", len(seeds), "one run folder per seed")
     require(len(set(seeds)) == len(seeds), "env.seed", list(seeds), "distinct seeds")
@@ -53,7 +55,7 @@ def train_seeds(cfg: DictConfig, seeds: Sequence[int], run_dirs: Sequence[str | 
     stacked.env.num_seeds = len(seeds)
     algorithms.validate(stacked)  # what S stacked seeds refuse (an explicit resume path, env.num_envs > 1, ...)
     cfgs = seed_configs(cfg, seeds)
-    resolved = [resolve_run(c, d) for c, d in zip(cfgs, run_dirs)]
+    resolved = [resolve_run(c, d, explicit) for c, d in zip(cfgs, run_dirs)]
     frames = {ckpt["state"]["frames"] if ckpt is not None else 0 for _, ckpt, _ in resolved}
     owed = any(ckpt is not None and owes_work(ckpt["state"]) for _, ckpt, _ in resolved)
     if len(frames) > 1 or owed:
