@@ -17,10 +17,12 @@ import numpy as np
 
 from .runs import cost_panel, evaluations, load_run  # noqa: F401  evaluations: re-exported for plot's users
 
-# keys that do not make runs different experiments: the seed, bookkeeping, and how the machine ran them
+# keys that do not make runs different experiments: the seed, bookkeeping (a resumed run records resume=its
+# checkpoint and overwrite=false where a fresh compare run has overwrite=true), and how the machine ran them
 # (math threads, allocator; a stacked seed's folder records env.num_seeds=1, runs older than the key lack it)
-IGNORED_KEYS = ("env.seed", "env.num_seeds", "resume", "progress_bar", "hydra", "collector.total_frames", "checkpoint",
-                "logger.backend", "system.num_threads", "system.retain_freed_memory")
+IGNORED_KEYS = ("env.seed", "env.num_seeds", "resume", "overwrite", "progress_bar", "progress_every_s", "hydra",
+                "collector.total_frames", "checkpoint", "logger.backend", "system.num_threads",
+                "system.retain_freed_memory")
 
 
 def group_runs(run_dirs):

@@ -13,8 +13,9 @@ def test_plot_from_run(safety_gym_run, tmp_path):
 
 
 def test_plot_groups_seeds_whatever_threads_or_stacking_and_splits_real_differences(tmp_path):
-    """One curve per experiment: runs that differ only in seed, thread count, allocator or
-    env.num_seeds (absent in runs older than the key) group together; a learning setting splits them."""
+    """One curve per experiment: runs that differ only in seed, thread count, allocator,
+    env.num_seeds (absent in runs older than the key) or whether they were resumed (resume, overwrite)
+    group together; a learning setting splits them."""
     from algd_components.plot import group_runs
 
     def run_dir(name, **cfg):
@@ -25,10 +26,13 @@ def test_plot_groups_seeds_whatever_threads_or_stacking_and_splits_real_differen
                 "optim": {"utd_ratio": cfg.pop("utd")}, "system": {"num_threads": cfg.pop("threads")}}
         if "num_seeds" in cfg:
             base["env"]["num_seeds"] = cfg.pop("num_seeds")
+        base.update(cfg)  # top-level bookkeeping: resume, overwrite
         (d / "config.yaml").write_text(yaml.safe_dump(base))
         return d
 
-    dirs = [run_dir("a", seed=0, utd=1.0, threads=1), run_dir("b", seed=1, utd=1.0, threads=2, num_seeds=1),
+    dirs = [run_dir("a", seed=0, utd=1.0, threads=1, resume=None, overwrite=True),
+            run_dir("b", seed=1, utd=1.0, threads=2, num_seeds=1, resume=str(tmp_path / "b/checkpoint.pt"),
+                    overwrite=False),
             run_dir("c", seed=0, utd=5.0, threads=1, num_seeds=1)]
     groups = group_runs(dirs)
     assert sorted((label, len(runs)) for label, runs in groups.items()) == [("utd_ratio=1.0", 2), ("utd_ratio=5.0", 1)]
