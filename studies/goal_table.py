@@ -5,11 +5,14 @@ frames, from the kept runs of ``studies/goal_study.sh``.
 
 One markdown row per run and one per algorithm over its seeds: the fraction of evaluations within the
 limit (eval cost ≤ 10 per 400-step episode) over the whole run and over its last quarter (evaluations past
-75k frames), the last quarter's mean evaluation return and cost, λ at the end and its range, the cost
+75k frames), the last quarter's mean evaluation return and cost, λ at the end and its range, the
+largest cost estimate the dual step read (``cost_estimate_batch``: the last update's before each evaluation)
+against the budget ``h`` it is compared with (a λ only grows while the estimate is above ``h``), the cost
 critics' estimate against the buffer's Monte-Carlo discounted cost-to-go at 50k and 100k frames (the
 ``critic_check_<frames>.txt`` files ``studies/critic_check.py`` wrote beside the run: its printed lines,
 the one number here not read from a column), the wall time (summed over the two legs, the env replay
-at the resume included, the critic checks not), and the machine (``machine.txt``).
+at the resume included, the critic checks not), the updates made (the schedule), and the machine
+(``machine.txt``).
 Every number is read from the runs' files by column name (``algd_components.runs``); the algorithm rows
 give mean ± sample standard deviation (ddof 1) over seeds.
 """
@@ -18,9 +21,12 @@ import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from algd_components.runs import evaluations, load_run
 
 CHECK = re.compile(r": frames (\d+),.*\n.*Monte-Carlo discounted cost-to-go ([-\d.]+) .*critics' estimate ([-\d.]+)")
+BUDGET = re.compile(r", h ([-\d.]+),")  # the critic check's first line: the budget h of the run's cost critic
 
 
 def critic_check(run: Path, frames: int) -> str:
@@ -31,24 +37,32 @@ def critic_check(run: Path, frames: int) -> str:
     return f"{float(found[3]):.2f} / {float(found[2]):.2f}" if found and int(found[1]) == frames else "-"
 
 
+def budget(run: Path) -> str:
+    """``h`` as the critic check printed it (from the run's own config), "-" before a check exists."""
+    found = [BUDGET.search(p.read_text()) for p in sorted(run.glob("critic_check_*.txt"))]
+    return next((m[1] for m in found if m), "-")
+
+
 def run_row(path: Path) -> dict:
     e = evaluations(path)
-    total = int(load_run(path)[0]["collector.total_frames"])
+    cfg, cols = load_run(path)
+    total = int(cfg["collector.total_frames"])
     within, late = e["cost"] <= e["limit"], e["frames"] > 0.75 * total
     lam = e["lam"]
     return {"frames": int(e["frames"][-1]), "within": within.mean(), "evals": len(within),
             "late_within": within[late].mean() if late.any() else float("nan"), "late_evals": int(late.sum()),
             "late_return": float(e["ret"][late].mean()) if late.any() else float("nan"),
             "late_cost": float(e["cost"][late].mean()) if late.any() else float("nan"),
-            "lam": f"{lam[-1]:.3f} ({lam.min():.3f}-{lam.max():.3f})" if len(lam) else "-",
+            "lam": f"{lam[-1]:.3g} ({lam.min():.3g}-{lam.max():.3g})" if len(lam) else "-",
+            "estimate": f"{np.nanmax(cols['cost_estimate_batch']):.2f} ({budget(path)})",
             "check50": critic_check(path, 50000), "check100": critic_check(path, 100000),
-            "wall_h": float(e["wall"][-1]) / 3600}
+            "updates": int(np.nanmax(cols["updates"])), "wall_h": float(e["wall"][-1]) / 3600}
 
 
 def main(folder: str = "studies/results/goal_study") -> None:
     cols = ["frames", "evals within limit (all)", "evals within limit (last quarter)", "last-quarter eval return",
-            "last-quarter eval cost", "λ at the end (range)", "cost critics / Monte-Carlo at 50k",
-            "at 100k", "wall time (h)"]
+            "last-quarter eval cost", "λ at the end (range)", "largest dual-step cost estimate (h)",
+            "cost critics / Monte-Carlo at 50k", "at 100k", "updates", "wall time (h)"]
     print("| algorithm | seed | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 2) + "|")
     for algo_dir in sorted(p for p in Path(folder).glob("*") if (p / "SafetyPointGoal1-v0").is_dir()):
@@ -57,16 +71,17 @@ def main(folder: str = "studies/results/goal_study") -> None:
         for seed, r in runs:
             print(f"| {algo_dir.name} | {seed} | {r['frames']} | {r['within']:.0%} of {r['evals']} | "
                   f"{r['late_within']:.0%} of {r['late_evals']} | {r['late_return']:.1f} | {r['late_cost']:.1f} | "
-                  f"{r['lam']} | {r['check50']} | {r['check100']} | {r['wall_h']:.2f} |")
+                  f"{r['lam']} | {r['estimate']} | {r['check50']} | {r['check100']} | {r['updates']} | "
+                  f"{r['wall_h']:.2f} |")
         if len(runs) > 1:
             rs = [r for _, r in runs]
 
             def ms(key, fmt="{:.1f}", rs=rs):
-                xs = [r[key] for r in rs]
-                return f"{fmt.format(statistics.mean(xs))} ± {fmt.format(statistics.stdev(xs))}"
+                xs = [r[key] for r in rs if r[key] == r[key]]  # a run short of its last quarter has NaN there
+                return f"{fmt.format(statistics.mean(xs))} ± {fmt.format(statistics.stdev(xs))}" if len(xs) > 1 else "-"
 
             print(f"| {algo_dir.name} | mean ± sample std ({len(rs)} seeds) | | {ms('within', '{:.2f}')} | "
-                  f"{ms('late_within', '{:.2f}')} | {ms('late_return')} | {ms('late_cost')} | | | | "
+                  f"{ms('late_within', '{:.2f}')} | {ms('late_return')} | {ms('late_cost')} | | | | | | "
                   f"{ms('wall_h', '{:.2f}')} |")
     machines = sorted({m.read_text().strip() for m in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/machine.txt")})
     print("\nmachine" + ("s" if len(machines) > 1 else "") + ": " + "; ".join(machines))
