@@ -11,7 +11,9 @@
 # worker holds (a lock per run) and that is not kept.
 # Each run goes in two legs: to 50k frames, the critic check on its 50k checkpoint (critic_check_50000.txt), then
 # resumed to 100k (the resume replays the env's 50k logged actions, ~3 min: the rows are an uninterrupted run's) and
-# checked again (critic_check_100000.txt). A run is copied into studies/results/goal_study as soon as it finishes
+# checked again (critic_check_100000.txt). Each run's legs.txt records every part: when, on which machine (a run
+# may span sessions, and sessions may land on different CPUs), its start-up line, its resume and stop lines.
+# A run is copied into studies/results/goal_study as soon as it finishes
 # (studies/keep_runs.py, this run alone); commit it then (config.yaml says the first leg's 50000 frames,
 # config_resumed.yaml the 100000; readers take the length from the latter). Rerunning this script skips kept runs
 # and resumes unfinished ones whose folder is still on this machine; a second copy started while one runs exits
@@ -26,15 +28,22 @@ mkdir -p "$OUT" && cp -rn studies/results/goal_study/. "$OUT"/ 2>/dev/null
 THREADS=${THREADS:-1} WORKERS=${WORKERS:-2}
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 SET=${SET:-logger.eval_iter=5000 logger.eval_episodes=5 checkpoint.interval=5000 system.num_threads=$THREADS}
-LEGS=${LEGS:-50000 100000}  # a tiny trial of the mechanics: LEGS="200 400" SET="..." OUT=/tmp/x KEEP=/tmp/y
+LEGS=${LEGS:-50000 100000}  # a tiny trial of the mechanics: LEGS="200 400" OUT=/tmp/x KEEP=/tmp/y SET="logger.eval_iter=200
+# logger.eval_episodes=1 checkpoint.interval=200 system.num_threads=1 env.max_episode_steps=100
+# collector.init_random_frames=100 collector.frames_per_batch=100 optim.batch_size=64"
 one() {  # one() ALGO SEED: both legs of one run, its critic checks, then kept
   local run="$OUT/$1/SafetyPointGoal1-v0/seed$2" kept="${KEEP:-studies/results/goal_study}/$1/SafetyPointGoal1-v0/seed$2"
   [ -f "$kept/DIVERGED.txt" ] && return  # a finding, kept; rerunning would diverge again
-  mkdir -p "$(dirname "$run")"
+  mkdir -p "$run"  # algd-compare starts a run in a folder that holds no checkpoint or metrics yet
   for frames in $LEGS; do
+    # legs.txt (kept with the run): when each part ran and on which machine, then its start-up line (the update
+    # schedule in words), the resume's env-replay lines and how it stopped, from this worker's log
+    local from=$(($(wc -l < "$LOG") + 1))
+    echo "$(date -u '+%F %T UTC'): to $frames frames on $($PY studies/keep_runs.py --machine)" >> "$run/legs.txt"
     $BIN/algd-compare --algos "$1" --tasks SafetyPointGoal1-v0 --seeds "$2" --out "$OUT" \
       --set $SET collector.total_frames=$frames 2> "$run.err"
     local rc=$?
+    tail -n +"$from" "$LOG" | grep -E "^(resume:|stopped:|error:|done:)| on SafetyPointGoal1-v0, (new run|resuming at) " >> "$run/legs.txt"
     cat "$run.err" >&2
     if [ $rc -eq 3 ]; then  # diverged (the non-finite guard): keep the record so far and say so
       grep "^error:" "$run.err" > "$run/DIVERGED.txt"; $PY studies/keep_runs.py --unfinished "$run" "$kept" >&2
@@ -49,13 +58,15 @@ one() {  # one() ALGO SEED: both legs of one run, its critic checks, then kept
   $PY studies/keep_runs.py "$run" "$kept"  # this run only
 }
 worker() {  # worker N: the next run no other worker holds, in the study's order, until none is left
+  LOG="$OUT/study_$1.log"
+  touch "$LOG"
   for seed in 0 1 2; do
     for algo in algd sac_lag cal; do
       (flock -n 8 || exit 0; one $algo $seed) 8> "$OUT/.run.$algo.$seed.lock"
       local rc=$?
       [ $rc -ge 128 ] && exit $rc
     done
-  done >> "$OUT/study_$1.log" 2>&1
+  done >> "$LOG" 2>&1
 }
 exec 9> "$OUT/.study.lock"
 flock -n 9 || { echo "another goal_study.sh holds $OUT/.study.lock: one study at a time" >&2; exit 0; }

@@ -5,14 +5,16 @@ frames, from the kept runs of ``studies/goal_study.sh``.
 
 One markdown row per run and one per algorithm over its seeds: the fraction of evaluations within the
 limit (eval cost ≤ 10 per 400-step episode) over the whole run and over its last quarter (evaluations past
-75k frames), the last quarter's mean evaluation return and cost, λ at the end and its range, the
+75k of the study's 100k frames: a run kept short of 100k, marked "diverged" or "unfinished" beside its
+frames, has none, and the algorithm's row says over how many seeds it averages), the last quarter's mean evaluation return and cost, λ at the end and its range, the
 largest cost estimate the dual step read (``cost_estimate_batch``: the last update's before each evaluation)
 against the budget ``h`` it is compared with (a λ only grows while the estimate is above ``h``), the cost
 critics' estimate against the buffer's Monte-Carlo discounted cost-to-go at 50k and 100k frames (the
 ``critic_check_<frames>.txt`` files ``studies/critic_check.py`` wrote beside the run: its printed lines,
 the one number here not read from a column), the wall time (summed over the two legs, the env replay
-at the resume included, the critic checks not), the updates made (the schedule), and the machine
-(``machine.txt``).
+at the resume included, the critic checks not) and the updates made; then each algorithm's update schedule
+in words (from its config, as its start-up line says it), and the machines (``machine.txt``: the one that
+kept the run; ``legs.txt``: the one each part of the run ran on).
 Every number is read from the runs' files by column name (``algd_components.runs``); the algorithm rows
 give mean ± sample standard deviation (ddof 1) over seeds.
 """
@@ -22,10 +24,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from algd_components.runs import evaluations, load_run
+from algd_components.training.loop import schedule_text
 
 CHECK = re.compile(r": frames (\d+),.*\n.*Monte-Carlo discounted cost-to-go ([-\d.]+) .*critics' estimate ([-\d.]+)")
+STUDY_FRAMES = 100_000
+LEG = re.compile(r"^\S+ \S+ UTC: to \d+ frames on (.+)$", re.M)  # goal_study.sh's line for each part of a run
 BUDGET = re.compile(r", h ([-\d.]+),")  # the critic check's first line: the budget h of the run's cost critic
 
 
@@ -37,6 +43,16 @@ def critic_check(run: Path, frames: int) -> str:
     return f"{float(found[3]):.2f} / {float(found[2]):.2f}" if found and int(found[1]) == frames else "-"
 
 
+def schedule(run: Path) -> str:
+    """The update schedule in the words of the run's start-up line (``schedule_text``), with the warm-up and
+    the target networks' soft update, from the config the run last ran with."""
+    name = "config_resumed.yaml" if (run / "config_resumed.yaml").exists() else "config.yaml"
+    cfg = OmegaConf.load(run / name)
+    c, o = cfg.collector, cfg.optim
+    return (f"{schedule_text(cfg)}, from {c.init_random_frames} warm-up frames ({c.warmup_actor} actions) on; "
+            f"target networks soft-updated by {1 - o.target_update_polyak:.3g} every {o.target_update_interval} updates")
+
+
 def budget(run: Path) -> str:
     """``h`` as the critic check printed it (from the run's own config), "-" before a check exists."""
     found = [BUDGET.search(p.read_text()) for p in sorted(run.glob("critic_check_*.txt"))]
@@ -46,10 +62,12 @@ def budget(run: Path) -> str:
 def run_row(path: Path) -> dict:
     e = evaluations(path)
     cfg, cols = load_run(path)
-    total = int(cfg["collector.total_frames"])
-    within, late = e["cost"] <= e["limit"], e["frames"] > 0.75 * total
+    # the study's length, not the run's config: a run kept short of it (diverged) has no last quarter
+    within, late = e["cost"] <= e["limit"], e["frames"] > 0.75 * STUDY_FRAMES
     lam = e["lam"]
-    return {"frames": int(e["frames"][-1]), "within": within.mean(), "evals": len(within),
+    frames = int(e["frames"][-1])
+    ended = " (diverged)" if (path / "DIVERGED.txt").exists() else " (unfinished)" if frames < STUDY_FRAMES else ""
+    return {"frames": f"{frames}{ended}", "within": within.mean(), "evals": len(within),
             "late_within": within[late].mean() if late.any() else float("nan"), "late_evals": int(late.sum()),
             "late_return": float(e["ret"][late].mean()) if late.any() else float("nan"),
             "late_cost": float(e["cost"][late].mean()) if late.any() else float("nan"),
@@ -65,26 +83,34 @@ def main(folder: str = "studies/results/goal_study") -> None:
             "cost critics / Monte-Carlo at 50k", "at 100k", "updates", "wall time (h)"]
     print("| algorithm | seed | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 2) + "|")
+    schedules = []
     for algo_dir in sorted(p for p in Path(folder).glob("*") if (p / "SafetyPointGoal1-v0").is_dir()):
-        runs = [(d.name[4:], run_row(d)) for d in sorted((algo_dir / "SafetyPointGoal1-v0").glob("seed*"))
+        runs = [(d.name[4:], run_row(d), d) for d in sorted((algo_dir / "SafetyPointGoal1-v0").glob("seed*"))
                 if (d / "metrics.csv").exists()]
-        for seed, r in runs:
+        for seed, r, _ in runs:
             print(f"| {algo_dir.name} | {seed} | {r['frames']} | {r['within']:.0%} of {r['evals']} | "
                   f"{r['late_within']:.0%} of {r['late_evals']} | {r['late_return']:.1f} | {r['late_cost']:.1f} | "
                   f"{r['lam']} | {r['estimate']} | {r['check50']} | {r['check100']} | {r['updates']} | "
                   f"{r['wall_h']:.2f} |")
         if len(runs) > 1:
-            rs = [r for _, r in runs]
+            rs = [r for _, r, _ in runs]
 
             def ms(key, fmt="{:.1f}", rs=rs):
                 xs = [r[key] for r in rs if r[key] == r[key]]  # a run short of its last quarter has NaN there
-                return f"{fmt.format(statistics.mean(xs))} ± {fmt.format(statistics.stdev(xs))}" if len(xs) > 1 else "-"
+                over = "" if len(xs) == len(rs) else f" ({len(xs)} seeds)"
+                return f"{fmt.format(statistics.mean(xs))} ± {fmt.format(statistics.stdev(xs))}{over}" if len(xs) > 1 else "-"
 
             print(f"| {algo_dir.name} | mean ± sample std ({len(rs)} seeds) | | {ms('within', '{:.2f}')} | "
                   f"{ms('late_within', '{:.2f}')} | {ms('late_return')} | {ms('late_cost')} | | | | | | "
                   f"{ms('wall_h', '{:.2f}')} |")
-    machines = sorted({m.read_text().strip() for m in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/machine.txt")})
-    print("\nmachine" + ("s" if len(machines) > 1 else "") + ": " + "; ".join(machines))
+        if runs:
+            schedules.append(f"{algo_dir.name}: {schedule(runs[0][2])} (seed {runs[0][0]}'s config)")
+    # machine.txt: the machine that kept the run; legs.txt: the one each part of it ran on
+    machines = {m.read_text().strip() for m in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/machine.txt")}
+    machines |= {m[1] for legs in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/legs.txt")
+                 for m in LEG.finditer(legs.read_text())}
+    print("\nupdate schedules:\n" + "\n".join(f"- {line}" for line in schedules))
+    print("\nmachine" + ("s" if len(machines) > 1 else "") + ": " + "; ".join(sorted(machines)))
 
 
 if __name__ == "__main__":

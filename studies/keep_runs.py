@@ -8,8 +8,10 @@ For every run under SRC whose ``metrics.csv`` has reached its config's ``collect
 (the test ``algd-compare`` itself uses to skip a run), copies ``config*.yaml``, ``metrics.csv``,
 ``episodes.csv`` and ``saturation.csv`` (``studies/saturation.py``, where measured) to the same
 relative folder under DST, with a
-``machine.txt`` naming the CPU, core count and torch version (runs do not outlive the machine that
-ran them, so this is that machine; fixed-seed results differ between CPU types). Checkpoints
+``machine.txt`` naming the CPU, core count and torch version of the machine that keeps it (fixed-seed
+results differ between CPU types). A run that spans sessions may have run parts elsewhere: a study
+script that resumes runs across sessions records each part's machine in the run's ``legs.txt``
+(``studies/goal_study.sh``, through ``keep_runs.py --machine``), which is kept too. Checkpoints
 and policies stay out (6 MB per run with the replay buffer). Copying the record back
 (``cp -rn DST/. SRC/``, as ``paper_study.sh`` does) makes ``algd-compare`` count those runs as
 finished and ``plot``/``compare`` draw and summarise them; ``algd-eval`` and
@@ -26,7 +28,8 @@ import torch
 from algd_components.compare import _finished
 from algd_components.runs import cpu_description, load_run
 
-KEEP = ("config*.yaml", "metrics.csv", "episodes.csv", "saturation.csv", "critic_check_*.txt", "DIVERGED.txt")  # logs/ repeats metrics.csv's rows
+KEEP = ("config*.yaml", "metrics.csv", "episodes.csv", "saturation.csv", "critic_check_*.txt", "DIVERGED.txt",
+        "legs.txt")  # logs/ repeats metrics.csv's rows
 
 
 def machine() -> str:
@@ -62,7 +65,9 @@ def main(src: str, dst: str, unfinished: bool = False) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--machine"]:  # this machine's line, for a study script's record of each part of a run
+        sys.exit(print(machine(), end=""))
     args = [a for a in sys.argv[1:] if a != "--unfinished"]
     if len(args) != 2:
-        sys.exit("usage: keep_runs.py [--unfinished] SRC DST")
+        sys.exit("usage: keep_runs.py [--unfinished] SRC DST | keep_runs.py --machine")
     main(*args, unfinished="--unfinished" in sys.argv[1:])
