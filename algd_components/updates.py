@@ -160,12 +160,15 @@ class GraphedUpdate:
     on a GPU, so the GPU waits on the host; captured once, the whole update replays with one
     launch (docs/performance.md, "GPU").
 
-    Everything but the dual step — losses, backward, optimiser steps, target-network
-    update — is captured by TensorDict's :class:`~tensordict.nn.CudaGraphModule` (TorchRL's
-    own recipes use it the same way) after ``warmup`` eager calls, and replayed from then
-    on.  The dual step runs eagerly after each replay: its ``episode`` source reads a number
-    from the host.  λ is a device buffer updated in place, so the replayed loss reads its
-    current value.  Capture requires (checked by tests/test_cuda.py): no host syncs inside the
+    The losses, backward and optimiser steps are captured by TensorDict's
+    :class:`~tensordict.nn.CudaGraphModule` (TorchRL's own recipes use it the same way) after
+    ``warmup`` eager calls, and replayed from then on.  After each replay, eagerly and in
+    :func:`update_step`'s order: the non-finite guard, the target networks' soft update (its
+    ``interval`` — every 2nd update under ``algd=code`` — is a host-side counter, and a graph
+    replays whichever branch it was captured in: inside, the targets would move on every update
+    or on none; outside, it is one ``_foreach_lerp_`` over all target tensors), and the dual
+    step (its ``episode`` source reads a number from the host).  λ is a device buffer updated
+    in place, so the replayed loss reads its current value.  Capture requires (checked by tests/test_cuda.py): no host syncs inside the
     update, optimisers built with ``capturable=True``, the batch on the graph's device (only
     ``loss.in_keys`` are copied into the graph's static inputs).  Without CUDA the module runs
     the update as is (TensorDict's documented fallback); the ALGD config refuses
@@ -176,12 +179,12 @@ class GraphedUpdate:
                  warmup: int = 5, max_grad_norm: float | None = None):
         from tensordict.nn import CudaGraphModule
 
-        self.loss = loss
+        self.loss, self.target_updater = loss, target_updater
         self.params = [p for opt in optimizers.values() for g in opt.param_groups for p in g["params"]]
         self.in_keys = list(loss.in_keys)
 
-        def update(batch: TensorDictBase) -> TensorDictBase:
-            return update_step(loss, optimizers, target_updater, batch, max_grad_norm=max_grad_norm, step_dual=False)
+        def update(batch: TensorDictBase) -> TensorDictBase:  # the captured part: no host-side decision in it
+            return update_step(loss, optimizers, None, batch, max_grad_norm=max_grad_norm, step_dual=False)
 
         with warnings.catch_warnings():
             # only its "no CUDA here, passing through" notice (the config checks the device);
@@ -194,6 +197,8 @@ class GraphedUpdate:
         loss_td = self.graphed(batch.select(*self.in_keys))
         if guard is not None:  # outside the graph: the replay's losses, gradients and parameters
             guard.check(loss_td, [p.grad for p in self.params if p.grad is not None], self.params)
+        if self.target_updater is not None:
+            self.target_updater.step()
         if hasattr(self.loss, "step_dual"):
             self.loss.step_dual(loss_td, **dual_kwargs)
         return loss_td

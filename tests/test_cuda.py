@@ -181,6 +181,41 @@ def test_graphed_update_splits_the_update_without_changing_it(source):
     assert not torch.equal(loss_b.dual.value, lam0)  # the dual step ran
 
 
+def test_graphed_update_steps_the_targets_outside_the_graph(monkeypatch):
+    """A CUDA graph replays whichever branch it was captured in, and the target update's
+    ``interval`` (every 2nd update under algd=code, the default) is decided on the host: so
+    the function handed to CudaGraphModule must not step the targets, and GraphedUpdate
+    steps them once per update after the replay, every ``interval``-th time."""
+    import tensordict.nn
+
+    from algd_components.updates import GraphedUpdate
+
+    captured = []
+
+    class RecordingCudaGraphModule:  # stands in for the capture: records what would be captured, runs it
+        def __init__(self, module, **kwargs):
+            captured.append(module)
+            self.module = module
+
+        def __call__(self, batch):
+            return self.module(batch)
+
+    monkeypatch.setattr(tensordict.nn, "CudaGraphModule", RecordingCudaGraphModule)
+    cfg, loss, updater, opts = _algd_update_parts(algd_algo, [], torch.device("cpu"))
+    assert cfg.optim.target_update_interval == 2  # the default preset
+    graphed = GraphedUpdate(loss, opts, updater)
+    batch = _update_batch(32, 5, 2)
+    captured[0](batch.select(*loss.in_keys))
+    assert updater.calls == 0  # the captured part holds no target step
+    targets = lambda: [t.clone() for t in updater.pairs()[1]]  # noqa: E731
+    moved = []
+    for _ in range(4):
+        before = targets()
+        graphed(batch, episode_cost=3.0, episode_cost_limit=10.0)
+        moved.append(not all(torch.equal(a, b) for a, b in zip(before, targets())))
+    assert updater.calls == 4 and moved == [True, False, True, False]
+
+
 def test_graphed_update_hides_only_the_no_cuda_notice(monkeypatch):
     """Building the CudaGraphModule silences its "no CUDA, passing through" notice and
     nothing else: its other notices (it takes TensorDicts out of PyTree for the whole

@@ -121,8 +121,6 @@ def validate(cfg: DictConfig) -> None:
                 "not 'reduce-overhead' with compile.cudagraphs=true (the whole update is already one CUDA graph)")
         require(cfg.system.autocast is None, "system.autocast", cfg.system.autocast,
                 "null with compile.cudagraphs=true (autocast's weight-cast cache does not survive graph replay)")
-        require(cfg.optim.target_update_interval == 1, "optim.target_update_interval", cfg.optim.target_update_interval,
-                "1 with compile.cudagraphs=true (the captured update steps the targets every time)")
 
 
 def update_memory_bytes(cfg: DictConfig) -> float:
