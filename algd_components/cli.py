@@ -142,7 +142,7 @@ def precheck(algo: str, argv: list[str]) -> None:
 
 def _resume_run_dir(flags: list[str], overrides: list[str]) -> list[str]:
     """``resume=RUN`` continues in RUN: Hydra's own files go there too (``.hydra_resumed/``, the
-    original ``.hydra/`` kept; its log appended to), instead of into a new, otherwise empty
+    original ``.hydra/`` kept), instead of into a new, otherwise empty
     ``outputs/<exp>/<time>/`` folder.  Nothing when the command names ``hydra.run.dir`` itself,
     for sweeps, and for ``resume=auto`` (the run folder is Hydra's)."""
     from .training.checkpoints import resolve_checkpoint
