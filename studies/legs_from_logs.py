@@ -1,13 +1,14 @@
 """Fill in each run's ``legs.txt`` from the goal study's worker logs, for the parts of runs that ran before
 ``studies/goal_study.sh`` wrote ``legs.txt`` itself (2026-12-07).
 
-    .venv/bin/python studies/legs_from_logs.py OUT          # OUT: the study's folder (/work/goal_study)
+    .venv/bin/python studies/legs_from_logs.py OUT [RUN ...]   # OUT: the study's folder (/work/goal_study)
 
 A worker's log (``OUT/study_<n>.log``) holds its runs one after another, each part opened by algd-compare's
 ``[compare] ALGO on TASK, seed N -> RUN`` line. For every part, this writes to ``RUN/legs.txt`` a header
 saying that the part's time and machine were not recorded, then the part's start-up line (the update
 schedule in words), its resume lines and how it ended, the lines ``goal_study.sh`` now copies itself.
-A run folder that already has a ``legs.txt`` is left alone, so running this twice adds nothing.
+A run folder that already has a ``legs.txt`` is left alone, so running this twice adds nothing; with RUN
+folders named, only those (a run whose part is still going would miss that part's end).
 """
 import re
 import sys
@@ -28,12 +29,14 @@ def parts(log: Path) -> list[tuple[Path, list[str]]]:
     return found
 
 
-def main(out: str) -> None:
+def main(out: str, only: list[str] = ()) -> None:
     by_run: dict[Path, list[list[str]]] = {}
     for log in sorted(Path(out).glob("study_*.log")):
         for run, lines in parts(log):
             by_run.setdefault(run, []).append(lines)
     for run, runs_parts in sorted(by_run.items()):
+        if only and run.resolve() not in {Path(r).resolve() for r in only}:
+            continue
         legs = run / "legs.txt"
         if legs.exists() or not run.is_dir():
             print(f"left alone: {legs}")
@@ -45,6 +48,6 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: legs_from_logs.py OUT")
-    main(sys.argv[1])
+    if len(sys.argv) < 2:
+        sys.exit("usage: legs_from_logs.py OUT [RUN ...]")
+    main(sys.argv[1], sys.argv[2:])
