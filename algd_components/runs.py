@@ -23,20 +23,25 @@ import yaml
 from .config import flatten
 from .envs import TASKS, episode_cost_limit
 
-__all__ = ["load_run", "cost_panel", "evaluations", "column_table", "cpu_description", "main"]
+__all__ = ["run_config_path", "load_run", "cost_panel", "evaluations", "column_table", "cpu_description", "main"]
 
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def run_config_path(run_dir: str | Path) -> Path:
+    """The config the run last ran with: ``config_resumed.yaml`` where a resume wrote one (a resume
+    may extend ``collector.total_frames``), else ``config.yaml``."""
+    run_dir = Path(run_dir)
+    resumed = run_dir / "config_resumed.yaml"
+    return resumed if resumed.is_file() else run_dir / "config.yaml"
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     """A run's config (flattened ``a.b.c`` keys) and its ``metrics.csv`` columns by name (NaN
     where a row has no value); ``ValueError`` for a folder that is not a run or has no row yet.
-    The config is the one the run last ran with: ``config_resumed.yaml`` where a resume wrote one
-    (a resume may extend ``collector.total_frames``), else ``config.yaml``."""
+    The config is the one the run last ran with (:func:`run_config_path`)."""
     run_dir = Path(run_dir)
-    metrics, config = run_dir / "metrics.csv", run_dir / "config.yaml"
-    if (run_dir / "config_resumed.yaml").is_file():
-        config = run_dir / "config_resumed.yaml"
+    metrics, config = run_dir / "metrics.csv", run_config_path(run_dir)
     if not metrics.is_file() or not config.is_file():
         raise ValueError(f"{run_dir}: not a run directory (needs metrics.csv and config.yaml)")
     with open(metrics, newline="") as f:

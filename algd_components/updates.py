@@ -168,11 +168,11 @@ class GraphedUpdate:
     replays whichever branch it was captured in: inside, the targets would move on every update
     or on none; outside, it is one ``_foreach_lerp_`` over all target tensors), and the dual
     step (its ``episode`` source reads a number from the host).  λ is a device buffer updated
-    in place, so the replayed loss reads its current value.  Capture requires (checked by tests/test_cuda.py): no host syncs inside the
-    update, optimisers built with ``capturable=True``, the batch on the graph's device (only
-    ``loss.in_keys`` are copied into the graph's static inputs).  Without CUDA the module runs
-    the update as is (TensorDict's documented fallback); the ALGD config refuses
-    ``compile.cudagraphs=true`` there instead.
+    in place, so the replayed loss reads its current value.  Capture requires (checked by
+    tests/test_cuda.py): no host syncs inside the update, optimisers built with
+    ``capturable=True``, the batch on the graph's device (only ``loss.in_keys`` are copied into
+    the graph's static inputs).  Without CUDA the module runs the update as is (TensorDict's
+    documented fallback); the ALGD config refuses ``compile.cudagraphs=true`` there instead.
     """
 
     def __init__(self, loss, optimizers: Mapping[str, torch.optim.Optimizer], target_updater, *,

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from algd_components.runs import evaluations, load_run
+from algd_components.runs import evaluations, load_run, run_config_path
 from algd_components.training.loop import schedule_text
 
 CHECK = re.compile(r": frames (\d+),.*\n.*Monte-Carlo discounted cost-to-go ([-\d.]+) .*critics' estimate ([-\d.]+)")
@@ -46,8 +46,7 @@ def critic_check(run: Path, frames: int) -> str:
 def schedule(run: Path) -> str:
     """The update schedule in the words of the run's start-up line (``schedule_text``), with the warm-up and
     the target networks' soft update, from the config the run last ran with."""
-    name = "config_resumed.yaml" if (run / "config_resumed.yaml").exists() else "config.yaml"
-    cfg = OmegaConf.load(run / name)
+    cfg = OmegaConf.load(run_config_path(run))
     c, o = cfg.collector, cfg.optim
     return (f"{schedule_text(cfg)}, from {c.init_random_frames} warm-up frames ({c.warmup_actor} actions) on; "
             f"target networks soft-updated by {1 - o.target_update_polyak:.3g} every {o.target_update_interval} updates")
@@ -74,7 +73,8 @@ def run_row(path: Path) -> dict:
             "lam": f"{lam[-1]:.3g} ({lam.min():.3g}-{lam.max():.3g})" if len(lam) else "-",
             "estimate": f"{np.nanmax(cols['cost_estimate_batch']):.2f} ({budget(path)})",
             "check50": critic_check(path, 50000), "check100": critic_check(path, 100000),
-            "updates": int(np.nanmax(cols["updates"])), "wall_h": float(e["wall"][-1]) / 3600}
+            "updates": int(np.nanmax(cols["updates"])), "wall_h": float(e["wall"][-1]) / 3600,
+            "schedule": schedule(path)}
 
 
 def main(folder: str = "studies/results/goal_study") -> None:
@@ -85,15 +85,15 @@ def main(folder: str = "studies/results/goal_study") -> None:
     print("|---" * (len(cols) + 2) + "|")
     schedules = []
     for algo_dir in sorted(p for p in Path(folder).glob("*") if (p / "SafetyPointGoal1-v0").is_dir()):
-        runs = [(d.name[4:], run_row(d), d) for d in sorted((algo_dir / "SafetyPointGoal1-v0").glob("seed*"))
+        runs = [(d.name[4:], run_row(d)) for d in sorted((algo_dir / "SafetyPointGoal1-v0").glob("seed*"))
                 if (d / "metrics.csv").exists()]
-        for seed, r, _ in runs:
+        for seed, r in runs:
             print(f"| {algo_dir.name} | {seed} | {r['frames']} | {r['within']:.0%} of {r['evals']} | "
                   f"{r['late_within']:.0%} of {r['late_evals']} | {r['late_return']:.1f} | {r['late_cost']:.1f} | "
                   f"{r['lam']} | {r['estimate']} | {r['check50']} | {r['check100']} | {r['updates']} | "
                   f"{r['wall_h']:.2f} |")
         if len(runs) > 1:
-            rs = [r for _, r, _ in runs]
+            rs = [r for _, r in runs]
 
             def ms(key, fmt="{:.1f}", rs=rs):
                 xs = [r[key] for r in rs if r[key] == r[key]]  # a run short of its last quarter has NaN there
@@ -104,7 +104,7 @@ def main(folder: str = "studies/results/goal_study") -> None:
                   f"{ms('late_within', '{:.2f}')} | {ms('late_return')} | {ms('late_cost')} | | | | | | "
                   f"{ms('wall_h', '{:.2f}')} |")
         if runs:
-            schedules.append(f"{algo_dir.name}: {schedule(runs[0][2])} (seed {runs[0][0]}'s config)")
+            schedules.append(f"{algo_dir.name}: {runs[0][1]['schedule']} (seed {runs[0][0]}'s config)")
     # machine.txt: the machine that kept the run; legs.txt: the one each part of it ran on
     machines = {m.read_text().strip() for m in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/machine.txt")}
     machines |= {m[1] for legs in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/legs.txt")

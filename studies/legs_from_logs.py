@@ -34,8 +34,9 @@ def main(out: str, only: list[str] = ()) -> None:
     for log in sorted(Path(out).glob("study_*.log")):
         for run, lines in parts(log):
             by_run.setdefault(run, []).append(lines)
+    chosen = {Path(r).resolve() for r in only}
     for run, runs_parts in sorted(by_run.items()):
-        if only and run.resolve() not in {Path(r).resolve() for r in only}:
+        if chosen and run.resolve() not in chosen:
             continue
         legs = run / "legs.txt"
         if legs.exists() or not run.is_dir():
