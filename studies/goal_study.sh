@@ -24,7 +24,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-comparisons/goal_study}
 PY=${PY:-.venv/bin/python}
 BIN=$(dirname "$PY")
-mkdir -p "$OUT" && cp -rn studies/results/goal_study/. "$OUT"/ 2>/dev/null
+KEEP=${KEEP:-studies/results/goal_study}
+mkdir -p "$OUT" "$KEEP" && cp -rn "$KEEP"/. "$OUT"/ 2>/dev/null
 THREADS=${THREADS:-1} WORKERS=${WORKERS:-2}
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 SET=${SET:-logger.eval_iter=5000 logger.eval_episodes=5 checkpoint.interval=5000 system.num_threads=$THREADS}
@@ -32,8 +33,10 @@ LEGS=${LEGS:-50000 100000}  # a tiny trial of the mechanics: LEGS="200 400" OUT=
 # logger.eval_episodes=1 checkpoint.interval=200 system.num_threads=1 env.max_episode_steps=100
 # collector.init_random_frames=100 collector.frames_per_batch=100 optim.batch_size=64"
 one() {  # one() ALGO SEED: both legs of one run, its critic checks, then kept
-  local run="$OUT/$1/SafetyPointGoal1-v0/seed$2" kept="${KEEP:-studies/results/goal_study}/$1/SafetyPointGoal1-v0/seed$2"
-  [ -f "$kept/DIVERGED.txt" ] && return  # a finding, kept; rerunning would diverge again
+  local run="$OUT/$1/SafetyPointGoal1-v0/seed$2" kept="$KEEP/$1/SafetyPointGoal1-v0/seed$2"
+  # kept: finished, or diverged (DIVERGED.txt, a finding: rerunning would diverge again). Nothing to add, and
+  # a revisit must not append a part that never ran to the kept legs.txt
+  [ -d "$kept" ] && return
   mkdir -p "$run"  # algd-compare starts a run in a folder that holds no checkpoint or metrics yet
   for frames in $LEGS; do
     # legs.txt (kept with the run): when each part ran and on which machine, then its start-up line (the update
