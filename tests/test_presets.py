@@ -140,3 +140,15 @@ def test_cal_presets_follow_the_cal_code():
     assert algo.loss.cost_target_mode == "member" and algo.loss.loss_function == "l2"
     out = algo.loss(batch().set("next", batch()["next"].set("done", torch.zeros(B, 1, dtype=torch.bool))))
     assert torch.isfinite(out["loss_cost"]) and torch.isfinite(out["loss_qvalue"])
+
+
+def test_cal_released_init_starts_targets_at_their_critics_without_torchrls_warning(recwarn):
+    """network.init=released re-initialises CAL's twin critics; the target updater made after it copies them
+    into the targets. Writing the targets before that made TorchRL warn 'No target network updater' at
+    every `algd-train algo=cal` start."""
+    algo = sac_algo.build(compose_config("cal", FAST_SAC), O, Bounded(low=-1.0, high=1.0, shape=(ACT,)), 0.5, "cpu")
+    assert not [w for w in recwarn if "No target network updater" in str(w.message)]
+    sources, targets = algo.target_updater.pairs()
+    assert all(torch.equal(s, t) for s, t in zip(sources, targets))
+    q = [p for p in algo.loss.qvalue_network_params.values(True, True) if p.dim() >= 3]
+    assert q and all(torch.count_nonzero(p) for p in q)  # the Xavier-initialised weights, not zeros

@@ -84,7 +84,8 @@ def _cal_task_value(key: str, env_name: str):
         name = "safety_gym"
     if key == "name":
         return name
-    return OmegaConf.load(files("algd_components.conf").joinpath("cal_task", f"{name}.yaml").open())[key]
+    with files("algd_components.conf").joinpath("cal_task", f"{name}.yaml").open() as f:
+        return OmegaConf.load(f)[key]
 
 
 OmegaConf.register_new_resolver("cal_task", _cal_task_value, replace=True)
@@ -133,15 +134,14 @@ def build(cfg: DictConfig, obs_dim: int, action_spec, h: float, device) -> Algor
     loss = SACLagLoss(actor, qvalue, cost, make_lagrangian(cfg), make_dual(s.dual, device), h, cost_gamma=o.cost_gamma,
                       dual_source=s.dual.source, rectification_coef=float(s.rectification_coef),
                       cost_target=s.cost_target, cost_target_draws=s.cost_target_draws, alpha_init=float(s.alpha_init), loss_function=s.loss_function)
-    if released:  # SACLoss holds the twin critics as stacked parameters: initialise those, then their targets
-        with torch.no_grad():
+    if released:  # SACLoss holds the twin critics as stacked parameters: initialise those (the target
+        with torch.no_grad():  # updater, made below, copies every source into its target: SoftUpdate.init_)
             for p in loss.qvalue_network_params.values(True, True):
                 if p.dim() >= 3:
                     for member in p:
                         torch.nn.init.xavier_uniform_(member)
                 else:
                     p.zero_()
-            loss.target_qvalue_network_params.update_(loss.qvalue_network_params.detach())
     loss.make_value_estimator(gamma=o.gamma)
     goal_terminal_keys(cfg, loss)
     optimizers = {
