@@ -1,0 +1,65 @@
+"""studies/goal_study.sh's bookkeeping, with stand-ins for algd-compare and the Python tools (no training):
+which runs it visits, what each run's legs.txt records, and that a kept run is never touched again."""
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# PY stand-in: `keep_runs.py --machine` names a machine, `keep_runs.py RUN KEPT` copies the run,
+# `critic_check.py RUN` prints a line. algd-compare stand-in (next to it, as the venv's bin): logs its
+# arguments, writes a checkpoint, prints the lines a real part prints.
+FAKE_PY = """#!/bin/bash
+case "$1 $2" in
+  "studies/keep_runs.py --machine") echo "test machine" ;;
+  studies/keep_runs.py*) mkdir -p "$3" && cp -r "$2"/. "$3"/ ;;
+  studies/critic_check.py*) echo "critic check of $2" ;;
+esac
+"""
+FAKE_COMPARE = """#!/bin/bash
+echo "$*" >> "$CALLS"
+algo=$2; seed=$6; frames=${@: -1}; run="$8/$algo/SafetyPointGoal1-v0/seed$seed"
+mkdir -p "$run" && touch "$run/checkpoint.pt"
+echo "[compare] $algo on SafetyPointGoal1-v0, seed $seed -> $run"
+echo "$algo on SafetyPointGoal1-v0, new run in $run: 1 updates per frame"
+echo "done: $algo, $frames"
+"""
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="goal_study.sh takes its locks with flock(1)")
+def test_goal_study_runs_each_unkept_run_in_two_legs_and_leaves_kept_runs_alone(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("python", FAKE_PY), ("algd-compare", FAKE_COMPARE)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    out, keep, calls = tmp_path / "out", tmp_path / "kept", tmp_path / "calls.txt"
+    kept_legs = keep / "algd" / "SafetyPointGoal1-v0" / "seed0" / "legs.txt"
+    kept_legs.parent.mkdir(parents=True)
+    kept_legs.write_text("the kept record\n")
+    env = {**os.environ, "PY": str(bin_dir / "python"), "OUT": str(out), "KEEP": str(keep), "CALLS": str(calls),
+           "LEGS": "200 400", "WORKERS": "1", "SET": "logger.eval_iter=200"}
+
+    def study() -> None:
+        subprocess.run(["bash", str(ROOT / "studies" / "goal_study.sh")], env=env, check=True, timeout=120,
+                       capture_output=True)
+
+    study()
+    visited = calls.read_text().splitlines()
+    assert len(visited) == 16 and not any("--algos algd" in c and "--seeds 0 " in c for c in visited)
+    assert kept_legs.read_text() == "the kept record\n"
+    legs = (keep / "cal" / "SafetyPointGoal1-v0" / "seed2" / "legs.txt").read_text().splitlines()
+    assert [line.split(": ", 1)[1] for line in legs if " UTC: " in line] == [
+        "to 200 frames on test machine", "to 400 frames on test machine"]
+    assert [line for line in legs if line.startswith("done:")] == ["done: cal, collector.total_frames=200",
+                                                                   "done: cal, collector.total_frames=400"]
+    assert (keep / "cal" / "SafetyPointGoal1-v0" / "seed2" / "critic_check_400.txt").exists()
+    records = {p: p.read_text() for p in keep.rglob("*") if p.is_file()}
+
+    study()  # a second pass: every run is kept, so nothing runs and no kept file changes
+    assert len(calls.read_text().splitlines()) == 16
+    assert {p: p.read_text() for p in keep.rglob("*") if p.is_file()} == records
