@@ -73,5 +73,5 @@ worker() {  # worker N: the next run no other worker holds, in the study's order
 }
 exec 9> "$OUT/.study.lock"
 flock -n 9 || { echo "another goal_study.sh holds $OUT/.study.lock: one study at a time" >&2; exit 0; }
-for w in $(seq 1 "$WORKERS"); do worker "$w" & sleep 5; done
+for w in $(seq 1 "$WORKERS"); do worker "$w" & [ "$w" -lt "$WORKERS" ] && sleep 5; done  # staggered starts
 wait
