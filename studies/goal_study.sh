@@ -46,8 +46,8 @@ one() {  # one() ALGO SEED: both legs of one run, its critic checks, then kept
     $BIN/algd-compare --algos "$1" --tasks SafetyPointGoal1-v0 --seeds "$2" --out "$OUT" \
       --set $SET collector.total_frames=$frames 2> "$run.err"
     local rc=$?
+    cat "$run.err" >&2  # first: the stop and error lines come on stderr
     tail -n +"$from" "$LOG" | grep -E "^(resume:|stopped:|error:|done:)| on SafetyPointGoal1-v0, (new run|resuming at) " >> "$run/legs.txt"
-    cat "$run.err" >&2
     if [ $rc -eq 3 ]; then  # diverged (the non-finite guard): keep the record so far and say so
       grep "^error:" "$run.err" > "$run/DIVERGED.txt"; $PY studies/keep_runs.py --unfinished "$run" "$kept" >&2
       return

@@ -26,6 +26,7 @@ algo=$2; seed=$6; frames=${@: -1}; run="$8/$algo/SafetyPointGoal1-v0/seed$seed"
 mkdir -p "$run" && touch "$run/checkpoint.pt"
 echo "[compare] $algo on SafetyPointGoal1-v0, seed $seed -> $run"
 echo "$algo on SafetyPointGoal1-v0, new run in $run: 1 updates per frame"
+[ -n "$FAKE_STOP" ] && { echo "stopped: SIGTERM at $frames" >&2; exit 143; }
 echo "done: $algo, $frames"
 """
 
@@ -63,3 +64,22 @@ def test_goal_study_runs_each_unkept_run_in_two_legs_and_leaves_kept_runs_alone(
     study()  # a second pass: every run is kept, so nothing runs and no kept file changes
     assert len(calls.read_text().splitlines()) == 16
     assert {p: p.read_text() for p in keep.rglob("*") if p.is_file()} == records
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="goal_study.sh takes its locks with flock(1)")
+def test_goal_study_records_a_stopped_part_and_stops(tmp_path):
+    """A signal stops the study; the part's stop line (algd-compare prints it on stderr) is in legs.txt."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("python", FAKE_PY), ("algd-compare", FAKE_COMPARE)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    env = {**os.environ, "PY": str(bin_dir / "python"), "OUT": str(tmp_path / "out"), "KEEP": str(tmp_path / "kept"),
+           "CALLS": str(tmp_path / "calls.txt"), "LEGS": "200 400", "WORKERS": "1", "FAKE_STOP": "1"}
+    subprocess.run(["bash", str(ROOT / "studies" / "goal_study.sh")], env=env, timeout=120, capture_output=True)
+    assert len((tmp_path / "calls.txt").read_text().splitlines()) == 1
+    legs = (tmp_path / "out" / "algd" / "SafetyPointGoal1-v0" / "seed0" / "legs.txt").read_text().splitlines()
+    assert legs[1:] == ["algd on SafetyPointGoal1-v0, new run in " + str(tmp_path / "out" / "algd" / "SafetyPointGoal1-v0"
+                                                                          / "seed0") + ": 1 updates per frame",
+                        "stopped: SIGTERM at collector.total_frames=200"]
+    assert not (tmp_path / "kept").joinpath("algd").exists()
