@@ -31,19 +31,24 @@ echo "done: $algo, $frames"
 """
 
 
-@pytest.mark.skipif(shutil.which("flock") is None, reason="goal_study.sh takes its locks with flock(1)")
-def test_goal_study_runs_each_unkept_run_in_two_legs_and_leaves_kept_runs_alone(tmp_path):
+def study_env(tmp_path: Path) -> dict:
+    """The stand-ins in tmp_path/bin; the study's folder tmp_path/out, its kept runs tmp_path/kept."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, text in (("python", FAKE_PY), ("algd-compare", FAKE_COMPARE)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(stat.S_IRWXU)
-    out, keep, calls = tmp_path / "out", tmp_path / "kept", tmp_path / "calls.txt"
+    return {**os.environ, "PY": str(bin_dir / "python"), "OUT": str(tmp_path / "out"), "KEEP": str(tmp_path / "kept"),
+            "CALLS": str(tmp_path / "calls.txt"), "LEGS": "200 400", "WORKERS": "1", "SET": "logger.eval_iter=200"}
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="goal_study.sh takes its locks with flock(1)")
+def test_goal_study_runs_each_unkept_run_in_two_legs_and_leaves_kept_runs_alone(tmp_path):
+    env = study_env(tmp_path)
+    keep, calls = tmp_path / "kept", tmp_path / "calls.txt"
     kept_legs = keep / "algd" / "SafetyPointGoal1-v0" / "seed0" / "legs.txt"
     kept_legs.parent.mkdir(parents=True)
     kept_legs.write_text("the kept record\n")
-    env = {**os.environ, "PY": str(bin_dir / "python"), "OUT": str(out), "KEEP": str(keep), "CALLS": str(calls),
-           "LEGS": "200 400", "WORKERS": "1", "SET": "logger.eval_iter=200"}
 
     def study() -> None:
         subprocess.run(["bash", str(ROOT / "studies" / "goal_study.sh")], env=env, check=True, timeout=120,
@@ -69,13 +74,7 @@ def test_goal_study_runs_each_unkept_run_in_two_legs_and_leaves_kept_runs_alone(
 @pytest.mark.skipif(shutil.which("flock") is None, reason="goal_study.sh takes its locks with flock(1)")
 def test_goal_study_records_a_stopped_part_and_stops(tmp_path):
     """A signal stops the study; the part's stop line (algd-compare prints it on stderr) is in legs.txt."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, text in (("python", FAKE_PY), ("algd-compare", FAKE_COMPARE)):
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(stat.S_IRWXU)
-    env = {**os.environ, "PY": str(bin_dir / "python"), "OUT": str(tmp_path / "out"), "KEEP": str(tmp_path / "kept"),
-           "CALLS": str(tmp_path / "calls.txt"), "LEGS": "200 400", "WORKERS": "1", "FAKE_STOP": "1"}
+    env = {**study_env(tmp_path), "FAKE_STOP": "1"}
     subprocess.run(["bash", str(ROOT / "studies" / "goal_study.sh")], env=env, timeout=120, capture_output=True)
     assert len((tmp_path / "calls.txt").read_text().splitlines()) == 1
     legs = (tmp_path / "out" / "algd" / "SafetyPointGoal1-v0" / "seed0" / "legs.txt").read_text().splitlines()
