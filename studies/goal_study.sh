@@ -25,7 +25,7 @@ OUT=${OUT:-comparisons/goal_study}
 PY=${PY:-.venv/bin/python}
 BIN=$(dirname "$PY")
 KEEP=${KEEP:-studies/results/goal_study}
-mkdir -p "$OUT" "$KEEP" && cp -rn "$KEEP"/. "$OUT"/ 2>/dev/null
+mkdir -p "$OUT" "$KEEP"
 THREADS=${THREADS:-1} WORKERS=${WORKERS:-2}
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 SET=${SET:-logger.eval_iter=5000 logger.eval_episodes=5 checkpoint.interval=5000 system.num_threads=$THREADS}
