@@ -14,7 +14,9 @@ critics' estimate against the buffer's Monte-Carlo discounted cost-to-go at 50k 
 the one number here not read from a column), the wall time (summed over the two legs, the env replay
 at the resume included, the critic checks not) and the updates made; then each algorithm's update schedule
 in words (from its config, as its start-up line says it), and the machines (``machine.txt``: the one that
-kept the run; ``legs.txt``: the one each part of the run ran on).
+kept the run; ``legs.txt``: the one each part of the run ran on), and last the design's named comparison
+(``comparison``): ALGD against each baseline, the last quarter's evaluations within the limit pooled over
+seeds, then the last quarter's return, and whether the paper's claim as the design reads it held.
 Every number is read from the runs' files by column name (``algd_components.runs``); the algorithm rows
 give mean ± sample standard deviation (ddof 1) over seeds.
 """
@@ -77,16 +79,63 @@ def run_row(path: Path) -> dict:
             "schedule": schedule(path)}
 
 
+def comparison(rows: dict, ours: str = "algd") -> list[str]:
+    """The design's named comparison (REPORT.md), one line per baseline: (1) the evaluations within the
+    limit in the last quarter, pooled over seeds (``k of n``), ALGD against the baseline; (2) the last
+    quarter's mean evaluation return, mean ± sample std over seeds; and whether the paper's claim as the
+    design reads it held: ALGD's fraction at least the baseline's, and ALGD's mean return not below the
+    baseline's by more than the baseline's sample std over seeds. ``rows`` maps an algorithm to its
+    ``run_row`` dicts; runs without a last quarter (kept short) are left out and counted."""
+    def pooled(algo):
+        late = [r for r in rows[algo] if r["late_evals"]]
+        k = sum(round(r["late_within"] * r["late_evals"]) for r in late)
+        n = sum(r["late_evals"] for r in late)
+        rets = [r["late_return"] for r in late]
+        std = statistics.stdev(rets) if len(rets) > 1 else float("nan")
+        return k, n, (statistics.mean(rets) if rets else float("nan")), std, len(late)
+
+    if ours not in rows:
+        return []
+    k_a, n_a, m_a, s_a, seeds_a = pooled(ours)
+    lines = []
+    for base in sorted(b for b in rows if b != ours):
+        k_b, n_b, m_b, s_b, seeds_b = pooled(base)
+        if not (n_a and n_b):
+            lines.append(f"{ours} against {base}: no last quarter yet")
+            continue
+        fraction_held = k_a / n_a >= k_b / n_b
+        return_held = None if s_b != s_b else m_a >= m_b - s_b  # one baseline seed: no std to judge by
+        verdict = ("held" if fraction_held and return_held else
+                   "did not hold" if not fraction_held or return_held is False else "not judged")
+        lines.append(f"{ours} against {base}: (1) within the limit in the last quarter {k_a} of {n_a} evaluations "
+                     f"({k_a / n_a:.0%}, {_seeds(seeds_a)}) against {k_b} of {n_b} ({k_b / n_b:.0%}, {_seeds(seeds_b)}): "
+                     f"{'at least' if fraction_held else 'below'} the baseline's; (2) last-quarter return "
+                     f"{_ms(m_a, s_a)} against {_ms(m_b, s_b)}: "
+                     + ("not judged (one baseline seed, no std)" if return_held is None else
+                        "within the baseline's std or above" if return_held else "below by more than the baseline's std")
+                     + f"; the prediction {verdict}")
+    return lines
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed" + ("s" if n != 1 else "")
+
+
+def _ms(mean: float, std: float) -> str:
+    return f"{mean:.1f} ± {std:.1f}" if std == std else f"{mean:.1f} (one seed)"
+
+
 def main(folder: str = "studies/results/goal_study") -> None:
     cols = ["frames", "evals within limit (all)", "evals within limit (last quarter)", "last-quarter eval return",
             "last-quarter eval cost", "λ at the end (range)", "largest dual-step cost estimate (h)",
             "cost critics / Monte-Carlo at 50k", "at 100k", "updates", "wall time (h)"]
     print("| algorithm | seed | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 2) + "|")
-    schedules = []
+    schedules, rows = [], {}
     for algo_dir in sorted(p for p in Path(folder).glob("*") if (p / "SafetyPointGoal1-v0").is_dir()):
         runs = [(d.name[4:], run_row(d)) for d in sorted((algo_dir / "SafetyPointGoal1-v0").glob("seed*"))
                 if (d / "metrics.csv").exists()]
+        rows[algo_dir.name] = [r for _, r in runs]
         for seed, r in runs:
             print(f"| {algo_dir.name} | {seed} | {r['frames']} | {r['within']:.0%} of {r['evals']} | "
                   f"{r['late_within']:.0%} of {r['late_evals']} | {r['late_return']:.1f} | {r['late_cost']:.1f} | "
@@ -109,6 +158,8 @@ def main(folder: str = "studies/results/goal_study") -> None:
     machines = {m.read_text().strip() for m in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/machine.txt")}
     machines |= {m[1] for legs in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/legs.txt")
                  for m in LEG.finditer(legs.read_text())}
+    print("\nthe named comparison (REPORT.md's design: (1) decides, (2) next; the return's std is the baseline's, over seeds):\n"
+          + "\n".join(f"- {line}" for line in comparison(rows)))
     print("\nupdate schedules:\n" + "\n".join(f"- {line}" for line in schedules))
     print("\nmachine" + ("s" if len(machines) > 1 else "") + ": " + "; ".join(sorted(machines)))
 

@@ -1,9 +1,11 @@
 """studies/goal_study.sh's bookkeeping, with stand-ins for algd-compare and the Python tools (no training):
-which runs it visits, what each run's legs.txt records, and that a kept run is never touched again."""
+which runs it visits, what each run's legs.txt records, and that a kept run is never touched again; and
+studies/goal_table.py's named comparison, read from copies of kept runs."""
 import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,32 @@ def test_goal_study_records_a_stopped_part_and_stops(tmp_path):
                                                                           / "seed0") + ": 1 updates per frame",
                         "stopped: SIGTERM at collector.total_frames=200"]
     assert not (tmp_path / "kept").joinpath("algd").exists()
+
+
+def _goal_table(folder: Path) -> str:
+    done = subprocess.run([sys.executable, "studies/goal_table.py", str(folder)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_goal_table_names_the_comparison_from_the_kept_runs(tmp_path):
+    """goal_table.py's named comparison pools the last quarter's evaluations over seeds and reads the
+    prediction the way REPORT.md's design states it; a run without a last quarter is left out and counted."""
+    kept = ROOT / "studies/results/goal_study"
+    for algo, seeds in (("algd", [0]), ("cal", [0]), ("sac_lag", [0, 1])):
+        for s in seeds:
+            shutil.copytree(kept / algo / "SafetyPointGoal1-v0" / f"seed{s}", tmp_path / algo / "SafetyPointGoal1-v0" / f"seed{s}")
+    lines = [x for x in _goal_table(tmp_path).splitlines() if " against " in x]
+    # the kept seed-0 runs: algd 1 of its 5 last-quarter evaluations within the limit, cal 3 of 5, sac_lag 1 + 0 of 10
+    assert lines[0].startswith("- algd against cal: (1) within the limit in the last quarter 1 of 5 evaluations (20%, 1 seed) "
+                               "against 3 of 5 (60%, 1 seed): below the baseline's")
+    assert lines[0].endswith("not judged (one baseline seed, no std); the prediction did not hold")
+    assert "against 1 of 10 (10%, 2 seeds): at least the baseline's" in lines[1]
+    assert lines[1].endswith("below by more than the baseline's std; the prediction did not hold")
+    # algd cut at 70k frames (a run kept short): no last quarter to compare
+    metrics = tmp_path / "algd/SafetyPointGoal1-v0/seed0/metrics.csv"
+    rows = metrics.read_text().splitlines()
+    frames = rows[0].split(",").index("frames")
+    metrics.write_text("\n".join([rows[0]] + [r for r in rows[1:] if float(r.split(",")[frames]) <= 70000]) + "\n")
+    lines = [x for x in _goal_table(tmp_path).splitlines() if " against " in x]
+    assert lines == ["- algd against cal: no last quarter yet", "- algd against sac_lag: no last quarter yet"]
