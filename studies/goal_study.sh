@@ -39,6 +39,9 @@ one() {  # one() ALGO SEED: both legs of one run, its critic checks, then kept
   [ -d "$kept" ] && return
   mkdir -p "$run"  # algd-compare starts a run in a folder that holds no checkpoint or metrics yet
   for frames in $LEGS; do
+    # a leg with its critic check is done (the check is written only after the leg ran to its end): no
+    # algd-compare call that would find the run past its frames, and no empty part in legs.txt
+    [ -f "$run/critic_check_$frames.txt" ] && continue
     # legs.txt (kept with the run): when each part ran and on which machine, then its start-up line (the update
     # schedule in words), the resume's env-replay lines and how it stopped, from this worker's log
     local from=$(($(wc -l < "$LOG") + 1))

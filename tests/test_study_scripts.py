@@ -86,6 +86,24 @@ def test_goal_study_records_a_stopped_part_and_stops(tmp_path):
     assert not (tmp_path / "kept").joinpath("algd").exists()
 
 
+@pytest.mark.skipif(shutil.which("flock") is None, reason="goal_study.sh takes its locks with flock(1)")
+def test_goal_study_resumes_a_run_at_its_first_unchecked_leg(tmp_path):
+    """A run whose first leg finished and was checked (a session ended during its second) goes on with
+    the second leg only: no call for the done leg, and no part in legs.txt that ran nothing."""
+    env = {**study_env(tmp_path), "WORKERS": "1"}
+    run = tmp_path / "out" / "algd" / "SafetyPointGoal1-v0" / "seed0"
+    run.mkdir(parents=True)
+    (run / "critic_check_200.txt").write_text("the first leg's check\n")
+    (run / "legs.txt").write_text("the first leg\n")
+    subprocess.run(["bash", str(ROOT / "studies" / "goal_study.sh")], env=env, check=True, timeout=120,
+                   capture_output=True)
+    first = [c for c in (tmp_path / "calls.txt").read_text().splitlines() if "--algos algd" in c and "--seeds 0 " in c]
+    assert len(first) == 1 and first[0].endswith("collector.total_frames=400")
+    legs = (tmp_path / "kept" / "algd" / "SafetyPointGoal1-v0" / "seed0" / "legs.txt").read_text().splitlines()
+    assert legs[0] == "the first leg" and [line.split(": ", 1)[1] for line in legs if " UTC: " in line] == [
+        "to 400 frames on test machine"]
+
+
 def _goal_table(folder: Path) -> str:
     done = subprocess.run([sys.executable, "studies/goal_table.py", str(folder)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
