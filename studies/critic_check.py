@@ -13,8 +13,9 @@ one, so read a large gap, not a small one.
 states and target networks from the checkpoint; actor and λ frozen) on batches from that buffer and
 prints the estimate every N/4.  Each soft target update moves the critics' mean by about the mean cost per
 step towards the fixed point ``c̄ / (1 - γ)``, so with the run's own targets (τ = 0.005, every 2nd update
-under ``algd=code``) a few thousand updates barely move it; ``--target-tau 0.05`` makes ~20× more
-value-iteration sweeps per update: if the estimate then climbs towards the Monte-Carlo value, the gap
+under ``algd=code`` and for CAL, every update for SAC-Lag) a few thousand updates barely move it;
+``--target-tau 0.05`` (every update) makes ~20× more value-iteration sweeps per update (~10× for
+SAC-Lag): if the estimate then climbs towards the Monte-Carlo value, the gap
 was the critics not having converged yet, not a wrong target.  Nothing in the run folder is written.
 """
 from __future__ import annotations

@@ -6,17 +6,25 @@ frames, from the kept runs of ``studies/goal_study.sh``.
 One markdown row per run and one per algorithm over its seeds: the fraction of evaluations within the
 limit (eval cost ≤ 10 per 400-step episode) over the whole run and over its last quarter (evaluations past
 75k of the study's 100k frames: a run kept short of 100k, marked "diverged" or "unfinished" beside its
-frames, has none, and the algorithm's row says over how many seeds it averages), the last quarter's mean evaluation return and cost, λ at the end and its range, the
-largest cost estimate the dual step read (``cost_estimate_batch``: the last update's before each evaluation)
-against the budget ``h`` it is compared with (a λ only grows while the estimate is above ``h``), the cost
-critics' estimate against the buffer's Monte-Carlo discounted cost-to-go at 50k and 100k frames (the
-``critic_check_<frames>.txt`` files ``studies/critic_check.py`` wrote beside the run: its printed lines,
-the one number here not read from a column), the wall time (summed over the two legs, the env replay
-at the resume included, the critic checks not) and the updates made; then each algorithm's update schedule
-in words (from its config, as its start-up line says it), and the machines (``machine.txt``: the one that
-kept the run; ``legs.txt``: the one each part of the run ran on), and last the design's named comparison
-(``comparison``): ALGD against each baseline, the last quarter's evaluations within the limit pooled over
-seeds, then the last quarter's return, and whether the paper's claim as the design reads it held.
+frames, has none, even where some of its evaluations lie past 75k, and the algorithm's row says over how
+many seeds it averages), the last quarter's mean evaluation return and cost, λ's course (the first logged
+value → the last, and in how many of the intervals between evaluations it rose: a λ that never rises is a
+limit the dual step never saw violated), the largest batch cost estimate at an evaluation
+(``cost_estimate_batch``, the dual step's input: the last update's before each of the 20 evaluations,
+not every update's) against the budget ``h`` it is compared with (λ only grows while the estimate is
+above ``h``; ``h`` is the episode limit as a discounted per-step budget, 10 (1-γ^400) / ((1-γ) 400) =
+2.455 for γ = 0.99, ``envs.cost_limit_for_critic``), the cost critics' estimate against the buffer's
+Monte-Carlo discounted cost-to-go at 50k and 100k frames (the ``critic_check_<frames>.txt`` files
+``studies/critic_check.py`` wrote beside the run: its printed lines, the one number here not read from a
+column), the wall time (over every part of the run, each resume's env replay included, the critic checks
+and the time between parts not), the resumes' env replays in it (the ``replayed in`` lines of
+``legs.txt``: a run stopped more often spent more of its wall time there) and the updates made; then each
+algorithm's update schedule in words (from its config, as its start-up line says it), the machines
+(``machine.txt``: the one that kept the run; ``legs.txt``: the one each part of the run ran on, and how
+many parts ran before that was recorded), and last the design's named comparison (``comparison``): ALGD
+against each baseline, the last quarter's evaluations within the limit pooled over seeds, then the last
+quarter's return, and whether the paper's claim as the design reads it held (provisional while an
+algorithm has fewer than the study's 3 seeds).
 Every number is read from the runs' files by column name (``algd_components.runs``); the algorithm rows
 give mean ± sample standard deviation (ddof 1) over seeds.
 """
@@ -34,6 +42,9 @@ from algd_components.training.loop import schedule_text
 CHECK = re.compile(r": frames (\d+),.*\n.*Monte-Carlo discounted cost-to-go ([-\d.]+) .*critics' estimate ([-\d.]+)")
 STUDY_FRAMES = 100_000
 LEG = re.compile(r"^\S+ \S+ UTC: to \d+ frames on (.+)$", re.M)  # goal_study.sh's line for each part of a run
+UNRECORDED = "(a part run before goal_study.sh recorded legs.txt"  # legs_from_logs.py's line for such a part
+REPLAYED = re.compile(r"^resume: .*\(replayed in ([\d.]+) s\)$", re.M)
+STUDY_SEEDS = 3
 BUDGET = re.compile(r", h ([-\d.]+),")  # the critic check's first line: the budget h of the run's cost critic
 
 
@@ -63,19 +74,23 @@ def budget(run: Path) -> str:
 def run_row(path: Path) -> dict:
     e = evaluations(path)
     cfg, cols = load_run(path)
-    # the study's length, not the run's config: a run kept short of it (diverged) has no last quarter
-    within, late = e["cost"] <= e["limit"], e["frames"] > 0.75 * STUDY_FRAMES
-    lam = e["lam"]
     frames = int(e["frames"][-1])
+    # the study's length, not the run's config: a run kept short of it (diverged) has no last quarter, not
+    # a part of one
+    within, late = e["cost"] <= e["limit"], (e["frames"] > 0.75 * STUDY_FRAMES) & (frames >= STUDY_FRAMES)
+    lam = e["lam"]
+    legs = (path / "legs.txt").read_text() if (path / "legs.txt").exists() else ""
     ended = " (diverged)" if (path / "DIVERGED.txt").exists() else " (unfinished)" if frames < STUDY_FRAMES else ""
     return {"frames": f"{frames}{ended}", "within": within.mean(), "evals": len(within),
             "late_within": within[late].mean() if late.any() else float("nan"), "late_evals": int(late.sum()),
             "late_return": float(e["ret"][late].mean()) if late.any() else float("nan"),
             "late_cost": float(e["cost"][late].mean()) if late.any() else float("nan"),
-            "lam": f"{lam[-1]:.3g} ({lam.min():.3g}-{lam.max():.3g})" if len(lam) else "-",
+            "lam": (f"{lam[0]:.3g} → {lam[-1]:.3g}, rose in {int((np.diff(lam) > 0).sum())} of {len(lam) - 1}"
+                    if len(lam) else "-"),
             "estimate": f"{np.nanmax(cols['cost_estimate_batch']):.2f} ({budget(path)})",
             "check50": critic_check(path, 50000), "check100": critic_check(path, 100000),
             "updates": int(np.nanmax(cols["updates"])), "wall_h": float(e["wall"][-1]) / 3600,
+            "replay_min": sum(float(x) for x in REPLAYED.findall(legs)) / 60, "unrecorded": legs.count(UNRECORDED),
             "schedule": schedule(path)}
 
 
@@ -113,7 +128,9 @@ def comparison(rows: dict, ours: str = "algd") -> list[str]:
                      f"{_ms(m_a, s_a)} against {_ms(m_b, s_b)}: "
                      + ("not judged (one baseline seed, no std)" if return_held is None else
                         "within the baseline's std or above" if return_held else "below by more than the baseline's std")
-                     + f"; the prediction {verdict}")
+                     + f"; the prediction {verdict}"
+                     + (f" (provisional: {min(seeds_a, seeds_b)} of the study's {STUDY_SEEDS} seeds)"
+                        if min(seeds_a, seeds_b) < STUDY_SEEDS else ""))
     return lines
 
 
@@ -127,8 +144,8 @@ def _ms(mean: float, std: float) -> str:
 
 def main(folder: str = "studies/results/goal_study") -> None:
     cols = ["frames", "evals within limit (all)", "evals within limit (last quarter)", "last-quarter eval return",
-            "last-quarter eval cost", "λ at the end (range)", "largest dual-step cost estimate (h)",
-            "cost critics / Monte-Carlo at 50k", "at 100k", "updates", "wall time (h)"]
+            "last-quarter eval cost", "λ: first logged → last, rose in k of n intervals", "largest batch cost estimate at an evaluation (h)",
+            "cost critics / Monte-Carlo at 50k", "at 100k", "updates", "wall time (h)", "of which env replays (min)"]
     print("| algorithm | seed | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 2) + "|")
     schedules, rows = [], {}
@@ -140,7 +157,7 @@ def main(folder: str = "studies/results/goal_study") -> None:
             print(f"| {algo_dir.name} | {seed} | {r['frames']} | {r['within']:.0%} of {r['evals']} | "
                   f"{r['late_within']:.0%} of {r['late_evals']} | {r['late_return']:.1f} | {r['late_cost']:.1f} | "
                   f"{r['lam']} | {r['estimate']} | {r['check50']} | {r['check100']} | {r['updates']} | "
-                  f"{r['wall_h']:.2f} |")
+                  f"{r['wall_h']:.2f} | {r['replay_min']:.1f} |")
         if len(runs) > 1:
             rs = [r for _, r in runs]
 
@@ -149,19 +166,22 @@ def main(folder: str = "studies/results/goal_study") -> None:
                 over = "" if len(xs) == len(rs) else f" ({len(xs)} seeds)"
                 return f"{fmt.format(statistics.mean(xs))} ± {fmt.format(statistics.stdev(xs))}{over}" if len(xs) > 1 else "-"
 
-            print(f"| {algo_dir.name} | mean ± sample std ({len(rs)} seeds) | | {ms('within', '{:.2f}')} | "
-                  f"{ms('late_within', '{:.2f}')} | {ms('late_return')} | {ms('late_cost')} | | | | | | "
-                  f"{ms('wall_h', '{:.2f}')} |")
+            print(f"| {algo_dir.name} | mean ± sample std ({len(rs)} seeds) | | {ms('within', '{:.0%}')} | "
+                  f"{ms('late_within', '{:.0%}')} | {ms('late_return')} | {ms('late_cost')} | | | | | | "
+                  f"{ms('wall_h', '{:.2f}')} | |")
         if runs:
             schedules.append(f"{algo_dir.name}: {runs[0][1]['schedule']} (seed {runs[0][0]}'s config)")
     # machine.txt: the machine that kept the run; legs.txt: the one each part of it ran on
     machines = {m.read_text().strip() for m in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/machine.txt")}
     machines |= {m[1] for legs in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/legs.txt")
                  for m in LEG.finditer(legs.read_text())}
-    print("\nthe named comparison (REPORT.md's design: (1) decides, (2) next; the return's std is the baseline's, over seeds):\n"
+    unrecorded = sum(r["unrecorded"] for rs in rows.values() for r in rs)
+    print("\nthe named comparison (REPORT.md's design: the prediction needs both (1) and (2); the return's std is the "
+          "baseline's, over seeds):\n"
           + "\n".join(f"- {line}" for line in comparison(rows)))
     print("\nupdate schedules:\n" + "\n".join(f"- {line}" for line in schedules))
-    print("\nmachine" + ("s" if len(machines) > 1 else "") + ": " + "; ".join(sorted(machines)))
+    print("\nmachine" + ("s" if len(machines) > 1 else "") + ": " + "; ".join(sorted(machines))
+          + (f" ({unrecorded} parts of runs ran before legs.txt recorded the machine)" if unrecorded else ""))
 
 
 if __name__ == "__main__":
