@@ -1,8 +1,10 @@
 """The toolkit at the algorithm level: the registry, loading a trained policy, algd-eval, and
 the command line's one-line answers to bad input."""
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -50,6 +52,31 @@ def test_user_algorithm_registered_from_outside_trains(tmp_path):
     assert load_policy(tmp_path / "run").info["algo"] == "test_algd_beta2"
     with pytest.raises(ValueError, match="already registered"):
         algorithms.register("test_algd_beta2", config="algd", build=build, make_policy=algorithms.algd.make_policy)
+
+
+PLUGIN = """def register():
+    from algd_components import algorithms
+    algorithms.register("algd_plugin", config="algd", build=algorithms.algd.build,
+                        make_policy=algorithms.algd.make_policy, validate=algorithms.algd.validate,
+                        overrides=["algd.beta=5.0"], description="ALGD from a plugin")
+"""
+
+
+def test_an_entry_point_registers_an_algorithm_for_the_console_scripts(tmp_path):
+    """docs/components.md: a console script is a new process, so an algorithm registered in a user's
+    Python session is unknown there; a package's entry point in the group algd_components.algorithms
+    registers it when a name is first not found (here a package installed as a bare dist-info)."""
+    (tmp_path / "algd_plugin_pkg.py").write_text(PLUGIN)
+    dist = tmp_path / "algd_plugin_pkg-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: algd-plugin-pkg\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[algd_components.algorithms]\nalgd_plugin = algd_plugin_pkg:register\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run([str(Path(sys.executable).parent / "algd-train"), "algo=algd_plugin", "--help"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert "algd_plugin  ALGD from a plugin" in proc.stdout and "algo: algd_plugin" in proc.stdout
+    assert "  beta: 5.0" in proc.stdout  # the variant's override composed
 
 
 # ----------------------------------------------------------------------- policies

@@ -114,7 +114,8 @@ def get(name: str) -> AlgorithmSpec:
         _load_entry_points()
     if name not in _REGISTRY:
         raise ConfigError(f"algo={name!r} is not allowed: one of {names()} "
-                          "(or register your own: algd_components.algorithms.register)")
+                          "(or register your own: algd_components.algorithms.register; for algd-train and "
+                          "algd-compare, in an entry point of the group algd_components.algorithms: docs/components.md)")
     return _REGISTRY[name]
 
 
