@@ -57,7 +57,7 @@ one() {  # one() ALGO SEED: both legs of one run, its critic checks, then kept
     fi
     [ $rc -ge 128 ] && exit $rc  # a signal: the study stops (rerunning it resumes this run)
     [ $rc -eq 0 ] || return
-    [ -f "$run/critic_check_$frames.txt" ] || [ ! -f "$run/checkpoint.pt" ] || {
+    [ ! -f "$run/checkpoint.pt" ] || {
       $PY studies/critic_check.py "$run" > "$run/.critic_check.tmp" && mv "$run/.critic_check.tmp" "$run/critic_check_$frames.txt"
     } || return  # no leg 2 on a checkpoint whose leg-1 check is missing: it would be checked at the wrong frames
   done

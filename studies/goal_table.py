@@ -8,12 +8,15 @@ limit (eval cost ≤ 10 per 400-step episode) over the whole run and over its la
 75k of the study's 100k frames: a run kept short of 100k, marked "diverged" or "unfinished" beside its
 frames, has none, even where some of its evaluations lie past 75k, and the algorithm's row says over how
 many seeds it averages), the last quarter's mean evaluation return and cost, λ's course (the first logged
-value → the last, and in how many of the intervals between evaluations it rose: a λ that never rises is a
-limit the dual step never saw violated), the largest batch cost estimate at an evaluation
-(``cost_estimate_batch``, the dual step's input: the last update's before each of the 20 evaluations,
-not every update's) against the budget ``h`` it is compared with (λ only grows while the estimate is
-above ``h``; ``h`` is the episode limit as a discounted per-step budget, 10 (1-γ^400) / ((1-γ) 400) =
-2.455 for γ = 0.99, ``envs.cost_limit_for_critic``), the cost critics' estimate against the buffer's
+value → the last, and in how many of the intervals between evaluations it rose), the largest batch cost
+estimate at an evaluation (``cost_estimate_batch``, the dual step's input: the last update's before each
+of the 20 evaluations, not every update's) against the budget ``h`` it is compared with, and at how many
+evaluations it was above ``h`` (``h`` is the episode limit as a discounted per-step budget,
+10 (1-γ^400) / ((1-γ) 400) = 2.455 for γ = 0.99, ``envs.cost_limit_for_critic``). The two are separate
+signals of whether the dual step saw the limit violated: an estimate above ``h`` pushes λ up, but the
+released rule (``dual.rule=log_adam``) steps log λ by Adam on ``λ (h - Q̂c)``, whose running averages
+carry earlier steps and whose gradient vanishes as λ → 0, so λ need not rise when the estimate crosses
+``h``. Then the cost critics' estimate against the buffer's
 Monte-Carlo discounted cost-to-go at 50k and 100k frames (the ``critic_check_<frames>.txt`` files
 ``studies/critic_check.py`` wrote beside the run: its printed lines, the one number here not read from a
 column), the wall time (over every part of the run, each resume's env replay included, the critic checks
@@ -80,6 +83,7 @@ def run_row(path: Path) -> dict:
     within, late = e["cost"] <= e["limit"], (e["frames"] > 0.75 * STUDY_FRAMES) & (frames >= STUDY_FRAMES)
     lam = e["lam"]
     legs = (path / "legs.txt").read_text() if (path / "legs.txt").exists() else ""
+    estimate, h = cols["cost_estimate_batch"][np.isfinite(cols["cost_estimate_batch"])], budget(path)
     ended = " (diverged)" if (path / "DIVERGED.txt").exists() else " (unfinished)" if frames < STUDY_FRAMES else ""
     return {"frames": f"{frames}{ended}", "within": within.mean(), "evals": len(within),
             "late_within": within[late].mean() if late.any() else float("nan"), "late_evals": int(late.sum()),
@@ -87,7 +91,7 @@ def run_row(path: Path) -> dict:
             "late_cost": float(e["cost"][late].mean()) if late.any() else float("nan"),
             "lam": (f"{lam[0]:.3g} → {lam[-1]:.3g}, rose in {int((np.diff(lam) > 0).sum())} of {len(lam) - 1}"
                     if len(lam) else "-"),
-            "estimate": f"{np.nanmax(cols['cost_estimate_batch']):.2f} ({budget(path)})",
+            "estimate": f"{np.nanmax(estimate):.2f} ({h}), {int((estimate > float(h)).sum()) if h != '-' else '-'} of {len(estimate)}",
             "check50": critic_check(path, 50000), "check100": critic_check(path, 100000),
             "updates": int(np.nanmax(cols["updates"])), "wall_h": float(e["wall"][-1]) / 3600,
             "replay_min": sum(float(x) for x in REPLAYED.findall(legs)) / 60, "unrecorded": legs.count(UNRECORDED),
@@ -144,7 +148,7 @@ def _ms(mean: float, std: float) -> str:
 
 def main(folder: str = "studies/results/goal_study") -> None:
     cols = ["frames", "evals within limit (all)", "evals within limit (last quarter)", "last-quarter eval return",
-            "last-quarter eval cost", "λ: first logged → last, rose in k of n intervals", "largest batch cost estimate at an evaluation (h)",
+            "last-quarter eval cost", "λ: first logged → last, rose in k of n intervals", "largest batch cost estimate at an evaluation (h), evaluations above h",
             "cost critics / Monte-Carlo at 50k", "at 100k", "updates", "wall time (h)", "of which env replays (min)"]
     print("| algorithm | seed | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 2) + "|")
@@ -154,8 +158,9 @@ def main(folder: str = "studies/results/goal_study") -> None:
                 if (d / "metrics.csv").exists()]
         rows[algo_dir.name] = [r for _, r in runs]
         for seed, r in runs:
-            print(f"| {algo_dir.name} | {seed} | {r['frames']} | {r['within']:.0%} of {r['evals']} | "
-                  f"{r['late_within']:.0%} of {r['late_evals']} | {r['late_return']:.1f} | {r['late_cost']:.1f} | "
+            late = (f"{r['late_within']:.0%} of {r['late_evals']} | {r['late_return']:.1f} | {r['late_cost']:.1f}"
+                    if r["late_evals"] else "- | - | -")  # no last quarter: a run kept short
+            print(f"| {algo_dir.name} | {seed} | {r['frames']} | {r['within']:.0%} of {r['evals']} | {late} | "
                   f"{r['lam']} | {r['estimate']} | {r['check50']} | {r['check100']} | {r['updates']} | "
                   f"{r['wall_h']:.2f} | {r['replay_min']:.1f} |")
         if len(runs) > 1:

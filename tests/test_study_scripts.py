@@ -112,14 +112,15 @@ def _goal_table(folder: Path) -> str:
 
 def test_goal_table_names_the_comparison_from_the_kept_runs(tmp_path):
     """goal_table.py's named comparison pools the last quarter's evaluations over seeds and reads the
-    prediction the way REPORT.md's design states it; a run without a last quarter is left out and counted."""
+    prediction the way REPORT.md's design states it (held, did not hold, not judged with one baseline seed);
+    a run without a last quarter is left out of it."""
     kept = ROOT / "studies/results/goal_study"
     for algo, seeds in (("algd", [0]), ("cal", [0]), ("sac_lag", [0, 1])):
         for s in seeds:
             shutil.copytree(kept / algo / "SafetyPointGoal1-v0" / f"seed{s}", tmp_path / algo / "SafetyPointGoal1-v0" / f"seed{s}")
     table = _goal_table(tmp_path)
     # λ's course and the resumes' env replays (legs.txt: 168.7 s + 275.7 s) in algd seed 0's row
-    assert "| 0.523 → 2.51e-09, rose in 0 of 19 | 1.20 (2.455) |" in table and "| 4.10 | 7.4 |" in table
+    assert "| 0.523 → 2.51e-09, rose in 0 of 19 | 1.20 (2.455), 0 of 20 |" in table and "| 4.10 | 7.4 |" in table
     lines = [x for x in table.splitlines() if " against " in x]
     # the kept seed-0 runs: algd 1 of its 5 last-quarter evaluations within the limit, cal 3 of 5, sac_lag 1 + 0 of 10
     assert lines[0].startswith("- algd against cal: (1) within the limit in the last quarter 1 of 5 evaluations (20%, 1 seed) "
@@ -129,10 +130,28 @@ def test_goal_table_names_the_comparison_from_the_kept_runs(tmp_path):
     assert "against 1 of 10 (10%, 2 seeds): at least the baseline's" in lines[1]
     assert lines[1].endswith("below by more than the baseline's std; the prediction did not hold "
                              "(provisional: 1 of the study's 3 seeds)")
-    # algd cut at 90k frames (a run kept short, e.g. diverged): evaluations past 75k, but no last quarter
-    metrics = tmp_path / "algd/SafetyPointGoal1-v0/seed0/metrics.csv"
-    rows = metrics.read_text().splitlines()
-    frames = rows[0].split(",").index("frames")
-    metrics.write_text("\n".join([rows[0]] + [r for r in rows[1:] if float(r.split(",")[frames]) <= 90000]) + "\n")
-    lines = [x for x in _goal_table(tmp_path).splitlines() if " against " in x]
-    assert lines == ["- algd against cal: no last quarter yet", "- algd against sac_lag: no last quarter yet"]
+    # algd seed 1: seed 0 cut at 90k frames (a run kept short, e.g. diverged): evaluations past 75k, but no
+    # last quarter; algd seed 0 made to hold the limit with a return of 20 in its last quarter
+    algd = tmp_path / "algd/SafetyPointGoal1-v0"
+    shutil.copytree(algd / "seed0", algd / "seed1")
+    header, *rows = (algd / "seed0/metrics.csv").read_text().splitlines()
+    col = header.split(",")
+    frames, ret, cost = col.index("frames"), col.index("eval_return"), col.index("eval_cost")
+    (algd / "seed1/metrics.csv").write_text("\n".join([header] + [r for r in rows if float(r.split(",")[frames]) <= 90000]) + "\n")
+
+    def held(row: str) -> str:
+        cells = row.split(",")
+        if float(cells[frames]) > 75000 and cells[ret]:
+            cells[ret], cells[cost] = "20.0", "0.0"
+        return ",".join(cells)
+
+    (algd / "seed0/metrics.csv").write_text("\n".join([header] + [held(r) for r in rows]) + "\n")
+    table = _goal_table(tmp_path)
+    assert "| algd | 1 | 90000 (unfinished) | " in table and "| - | - | - |" in table
+    lines = [x for x in table.splitlines() if " against " in x]
+    assert lines[0].startswith("- algd against cal: (1) within the limit in the last quarter 5 of 5 evaluations "
+                               "(100%, 1 seed) against 3 of 5 (60%, 1 seed): at least the baseline's; (2) last-quarter "
+                               "return 20.0 (one seed) against 0.9 (one seed): not judged")
+    assert lines[0].endswith("the prediction not judged (provisional: 1 of the study's 3 seeds)")
+    assert "(2) last-quarter return 20.0 (one seed) against 10.5 ± 0.0: within the baseline's std or above; " \
+           "the prediction held (provisional" in lines[1]
