@@ -14,9 +14,10 @@ of the 20 evaluations, not every update's) against the budget ``h`` it is compar
 evaluations it was above ``h`` (``h`` is the episode limit as a discounted per-step budget,
 10 (1-γ^400) / ((1-γ) 400) = 2.455 for γ = 0.99, ``envs.cost_limit_for_critic``). The two are separate
 signals of whether the dual step saw the limit violated: an estimate above ``h`` pushes λ up, but the
-released rule (``dual.rule=log_adam``) steps log λ by Adam on ``λ (h - Q̂c)``, whose running averages
-carry earlier steps and whose gradient vanishes as λ → 0, so λ need not rise when the estimate crosses
-``h``. Then the cost critics' estimate against the buffer's
+released rule (``dual.rule=log_adam``, lr 3e-4) steps log λ by Adam on ``λ (h - Q̂c)``: about 3e-4 per
+update whatever the gradient's size, with running averages that carry earlier steps, so a few updates
+above ``h`` in an interval spent mostly below it leave λ falling; from 0.6931 it reaches its floor
+e^-20 = 2.1e-9 after about 65k updates below ``h``. Then the cost critics' estimate against the buffer's
 Monte-Carlo discounted cost-to-go at 50k and 100k frames (the ``critic_check_<frames>.txt`` files
 ``studies/critic_check.py`` wrote beside the run: its printed lines, the one number here not read from a
 column), the wall time (over every part of the run, each resume's env replay included, the critic checks
