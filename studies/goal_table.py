@@ -77,7 +77,7 @@ def budget(run: Path) -> str:
 
 def run_row(path: Path) -> dict:
     e = evaluations(path)
-    cfg, cols = load_run(path)
+    _, cols = load_run(path)  # the columns evaluations() leaves out (it reads metrics.csv too)
     frames = int(e["frames"][-1])
     # the study's length, not the run's config: a run kept short of it (diverged) has no last quarter, not
     # a part of one
@@ -88,6 +88,7 @@ def run_row(path: Path) -> dict:
     ended = " (diverged)" if (path / "DIVERGED.txt").exists() else " (unfinished)" if frames < STUDY_FRAMES else ""
     return {"frames": f"{frames}{ended}", "within": within.mean(), "evals": len(within),
             "late_within": within[late].mean() if late.any() else float("nan"), "late_evals": int(late.sum()),
+            "late_within_count": int(within[late].sum()),
             "late_return": float(e["ret"][late].mean()) if late.any() else float("nan"),
             "late_cost": float(e["cost"][late].mean()) if late.any() else float("nan"),
             "lam": (f"{lam[0]:.3g} → {lam[-1]:.3g}, rose in {int((np.diff(lam) > 0).sum())} of {len(lam) - 1}"
@@ -96,6 +97,9 @@ def run_row(path: Path) -> dict:
             "check50": critic_check(path, 50000), "check100": critic_check(path, 100000),
             "updates": int(np.nanmax(cols["updates"])), "wall_h": float(e["wall"][-1]) / 3600,
             "replay_min": sum(float(x) for x in REPLAYED.findall(legs)) / 60, "unrecorded": legs.count(UNRECORDED),
+            # machine.txt: the machine that kept the run; legs.txt: the one each part of it ran on
+            "machines": ({(path / "machine.txt").read_text().strip()} if (path / "machine.txt").exists() else set())
+            | set(LEG.findall(legs)),
             "schedule": schedule(path)}
 
 
@@ -108,7 +112,7 @@ def comparison(rows: dict, ours: str = "algd") -> list[str]:
     ``run_row`` dicts; runs without a last quarter (kept short) are left out and counted."""
     def pooled(algo):
         late = [r for r in rows[algo] if r["late_evals"]]
-        k = sum(round(r["late_within"] * r["late_evals"]) for r in late)
+        k = sum(r["late_within_count"] for r in late)
         n = sum(r["late_evals"] for r in late)
         rets = [r["late_return"] for r in late]
         std = statistics.stdev(rets) if len(rets) > 1 else float("nan")
@@ -177,10 +181,7 @@ def main(folder: str = "studies/results/goal_study") -> None:
                   f"{ms('wall_h', '{:.2f}')} | |")
         if runs:
             schedules.append(f"{algo_dir.name}: {runs[0][1]['schedule']} (seed {runs[0][0]}'s config)")
-    # machine.txt: the machine that kept the run; legs.txt: the one each part of it ran on
-    machines = {m.read_text().strip() for m in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/machine.txt")}
-    machines |= {m[1] for legs in Path(folder).glob("*/SafetyPointGoal1-v0/seed*/legs.txt")
-                 for m in LEG.finditer(legs.read_text())}
+    machines = set().union(*(r["machines"] for rs in rows.values() for r in rs))
     unrecorded = sum(r["unrecorded"] for rs in rows.values() for r in rs)
     print("\nthe named comparison (REPORT.md's design: the prediction needs both (1) and (2); the return's std is the "
           "baseline's, over seeds):\n"

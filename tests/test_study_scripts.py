@@ -90,7 +90,7 @@ def test_goal_study_records_a_stopped_part_and_stops(tmp_path):
 def test_goal_study_resumes_a_run_at_its_first_unchecked_leg(tmp_path):
     """A run whose first leg finished and was checked (a session ended during its second) goes on with
     the second leg only: no call for the done leg, and no part in legs.txt that ran nothing."""
-    env = {**study_env(tmp_path), "WORKERS": "1"}
+    env = study_env(tmp_path)
     run = tmp_path / "out" / "algd" / "SafetyPointGoal1-v0" / "seed0"
     run.mkdir(parents=True)
     (run / "critic_check_200.txt").write_text("the first leg's check\n")
