@@ -139,7 +139,7 @@ def test_bad_config_values_give_one_clear_error(tmp_path, override, key):
     assert not (tmp_path / "bad").exists()
 
 
-def test_a_resume_composes_the_defaults_once_and_checks_each_config_once(safety_gym_run, tmp_path, monkeypatch):
+def test_a_resume_composes_the_defaults_once_and_checks_each_config_once(algd_run, tmp_path, monkeypatch):
     """The pre-check of ``algd-train resume=RUN``, then the training it starts: Hydra composes the
     algorithm's defaults at most once in the process (the resume compares the run's config with
     them), and no config is checked twice (each check reads the machine and builds a Lagrangian)."""
@@ -149,7 +149,7 @@ def test_a_resume_composes_the_defaults_once_and_checks_each_config_once(safety_
     composing = importlib.import_module("algd_components.algorithms.compose")  # the module, not the function
 
     run = tmp_path / "run"
-    shutil.copytree(safety_gym_run[0], run)
+    shutil.copytree(algd_run, run)
     composed, checked = [], []
     real_compose, real_check = composing.compose, composing.validate_common
     monkeypatch.setattr(composing, "compose", lambda name, overrides: composed.append(list(overrides)) or

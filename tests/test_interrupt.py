@@ -13,7 +13,7 @@ from algd_components.training.metrics import TIME_COLUMNS
 from helpers import FAST, FAST_SAC
 
 TRAIN = [sys.executable, "-c", "from algd_components.cli import train_main; train_main()"]
-LONG = [*FAST, "env.name=SafetyHopperVelocity-v1", "collector.total_frames=900", "checkpoint.interval=900",
+LONG = [*FAST, "env.name=SafetyHopperVelocity-v1", "collector.total_frames=600", "checkpoint.interval=600",
         "logger.eval_iter=150"]
 
 

@@ -84,12 +84,13 @@ def test_expected_updates_is_what_a_run_made(algd_run):
 
 def test_a_run_says_where_it_goes_shows_its_updates_and_ends_at_100(tmp_path, capsys):
     run = tmp_path / "run"
-    base = [*FAST_SAC, "collector.total_frames=100", "collector.init_random_frames=50", "logger.eval_iter=50",
-            "checkpoint.interval=50", "env.max_episode_steps=20", "progress_bar=true", "progress_every_s=0.001"]
+    base = [*FAST_SAC, "env.name=SafetyHopperVelocity-v1", "collector.total_frames=100", "collector.init_random_frames=50",
+            "logger.eval_iter=50", "checkpoint.interval=50", "env.max_episode_steps=20", "progress_bar=true",
+            "progress_every_s=0.001"]
     train(compose_config("sac_lag", base), run)
     lines = capsys.readouterr().out.splitlines()
     assert f"new run in {run}:" in lines[0], lines[0]
-    shown = [ln for ln in lines if ln.startswith("[sac_lag SafetyPointGoal1-v0 seed0]")]
+    shown = [ln for ln in lines if ln.startswith("[sac_lag SafetyHopperVelocity-v1 seed0]")]
     assert any("updating" in ln and "updates 0/" not in ln for ln in shown), shown
     assert "100.0%" in shown[-1] and "updates 100/100" in shown[-1], shown[-1]
     assert lines[-1].startswith("done: sac_lag") and str(run / "metrics.csv") in lines[-1] and "limit 0.5" in lines[-1]

@@ -14,8 +14,9 @@ from algd_components.compare import run_all
 from algd_components.training import loop, seeds
 from helpers import FAST_SAC
 
-TINY = [*FAST_SAC, "collector.total_frames=100", "collector.init_random_frames=50", "logger.eval_iter=50",
-        "checkpoint.interval=50", "env.max_episode_steps=20"]
+# on Hopper: a Safety-Gym task rebuilds its MuJoCo model at every reset (~0.5 s); the budget logic is the same
+TINY = [*FAST_SAC, "env.name=SafetyHopperVelocity-v1", "collector.total_frames=100", "collector.init_random_frames=50",
+        "logger.eval_iter=50", "checkpoint.interval=50", "env.max_episode_steps=20"]
 DEFAULT_FRAMES = compose_config("sac_lag", []).collector.total_frames
 
 
@@ -38,7 +39,7 @@ class Resumed(Exception):
 @pytest.mark.parametrize("stack", [False, True])
 def test_compare_extends_its_runs_to_the_default_budget(tmp_path, monkeypatch, stack):
     out = tmp_path / "cmp"
-    run_all(["sac_lag"], ["SafetyPointGoal1-v0"], [0, 1] if stack else [0], out, TINY, stack_seeds=stack)
+    run_all(["sac_lag"], ["SafetyHopperVelocity-v1"], [0, 1] if stack else [0], out, TINY, stack_seeds=stack)
 
     def seen(cfgs, ckpts, run_dirs, stop):
         raise Resumed([c.collector.total_frames for c in cfgs], [k["state"]["frames"] for k in ckpts])
@@ -46,7 +47,7 @@ def test_compare_extends_its_runs_to_the_default_budget(tmp_path, monkeypatch, s
     monkeypatch.setattr(loop, "train_loop", seen)
     monkeypatch.setattr(seeds, "train_loop", seen)
     with pytest.raises(Resumed) as got:
-        run_all(["sac_lag"], ["SafetyPointGoal1-v0"], [0, 1] if stack else [0], out,
+        run_all(["sac_lag"], ["SafetyHopperVelocity-v1"], [0, 1] if stack else [0], out,
                 [*TINY, f"collector.total_frames={DEFAULT_FRAMES}"], stack_seeds=stack)
     n = 2 if stack else 1
     assert got.value.args == ([DEFAULT_FRAMES] * n, [100] * n)
