@@ -155,3 +155,14 @@ def test_goal_table_names_the_comparison_from_the_kept_runs(tmp_path):
     assert lines[0].endswith("the prediction not judged (provisional: 1 of the study's 3 seeds)")
     assert "(2) last-quarter return 20.0 (one seed) against 10.5 ± 0.0: within the baseline's std or above; " \
            "the prediction held (provisional" in lines[1]
+    # algd seed 2: seed 0's held rows with a last-quarter return of 0 (seed 0: 20): a mean of 10.0 ± 14.1 is
+    # below sac_lag's 10.5 ± 0.0 by more than sac_lag's std, within algd's own and the pooled std (10.0)
+    shutil.copytree(algd / "seed0", algd / "seed2")
+    (algd / "seed2/metrics.csv").write_text(
+        "\n".join([header] + [held(r).replace(",20.0,", ",0.0,") for r in rows]) + "\n")
+    lines = [x for x in _goal_table(tmp_path).splitlines() if "(2) " in x]
+    assert "(2) last-quarter return 10.0 ± 14.1 against 10.5 ± 0.0: below by more than the baseline's std; " \
+           "the prediction did not hold (provisional: 2 of the study's 3 seeds)" in lines[-2]
+    assert lines[-1] == ("  - (2) read with algd's std (14.1): within it or above, the prediction held; with the "
+                         "pooled std (10.0): within it or above, the prediction held")
+    assert not any(x.startswith("  - ") for x in lines[:-1])  # cal has one seed: no std of its own to pool
