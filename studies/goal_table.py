@@ -15,9 +15,9 @@ evaluations it was above ``h`` (``h`` is the episode limit as a discounted per-s
 10 (1-γ^400) / ((1-γ) 400) = 2.455 for γ = 0.99, ``envs.cost_limit_for_critic``). The two are separate
 signals of whether the dual step saw the limit violated: an estimate above ``h`` pushes λ up, but the
 released rule (``dual.rule=log_adam``, lr 3e-4) steps log λ by Adam on ``λ (h - Q̂c)``: about 3e-4 per
-update whatever the gradient's size, with running averages that carry earlier steps, so a few updates
-above ``h`` in an interval spent mostly below it leave λ falling; from 0.6931 it reaches its floor
-e^-20 = 2.1e-9 after about 65k updates below ``h``. Then the cost critics' estimate against the buffer's
+update at most, close to it while the gradient keeps one sign, with running averages that carry earlier
+steps, so a few updates above ``h`` in an interval spent mostly below it leave λ falling (the floor is
+e^-20 = 2.1e-9; in the study's ALGD and CAL runs log λ fell about 2e-4 per update on average). Then the cost critics' estimate against the buffer's
 Monte-Carlo discounted cost-to-go at 50k and 100k frames (the ``critic_check_<frames>.txt`` files
 ``studies/critic_check.py`` wrote beside the run: its printed lines, the one number here not read from a
 column), the wall time (over every part of the run, each resume's env replay included, the critic checks
