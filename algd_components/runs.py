@@ -145,4 +145,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from algd_components.console import exit_with
+
+    exit_with(main)

@@ -62,3 +62,13 @@ def test_package_names_resolve_lazily():
     assert A.ALGDLoss.__name__ == "ALGDLoss" and callable(A.train) and "load_policy" in dir(A)
     with pytest.raises(AttributeError):
         A.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("module, args", [("algd_components.envs", ["--list"]), ("algd_components.runs", ["--help"])])
+def test_a_listing_read_by_a_reader_that_stops_early_ends_without_a_traceback(module, args):
+    """``python -m algd_components.envs --list | head -2``: the pipe closes before the listing is
+    written; the tool ends with status 1 and nothing on stderr (it printed a BrokenPipeError traceback)."""
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and err == "", err
