@@ -1,5 +1,7 @@
-"""How the package's listing tools end (``python -m algd_components.envs --list``, ``... .runs``):
-their output is often piped into ``head``, and a reader that stops early must not cost a traceback."""
+"""How the package's listing tools end (``python -m algd_components.envs --list``, ``... .runs``,
+``algd-eval``): their output is often piped into ``head``, and a reader that stops early must not cost
+a traceback. The training commands are not wrapped: a closed pipe there stops a run, which must not
+pass silently."""
 from __future__ import annotations
 
 import os

@@ -19,6 +19,7 @@ import numpy as np
 from torchrl.envs.utils import ExplorationType
 
 from .config import ConfigError
+from .console import exit_with
 from .envs import episode_cost_limit, get_task, make_env
 from .policy import load_policy
 from .training.metrics import mark_violations, run_episodes
@@ -86,8 +87,8 @@ def main(argv=None) -> int:
 
 
 def cli() -> None:
-    """The ``algd-eval`` console script."""
-    sys.exit(main())
+    """The ``algd-eval`` console script (its episode table is often piped into ``head``)."""
+    exit_with(main)
 
 
 if __name__ == "__main__":

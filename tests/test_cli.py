@@ -64,7 +64,8 @@ def test_package_names_resolve_lazily():
         A.no_such_name  # noqa: B018
 
 
-@pytest.mark.parametrize("module, args", [("algd_components.envs", ["--list"]), ("algd_components.runs", ["--help"])])
+@pytest.mark.parametrize("module, args", [("algd_components.envs", ["--list"]), ("algd_components.runs", ["--help"]),
+                                          ("algd_components.evaluate", ["--help"])])
 def test_a_listing_read_by_a_reader_that_stops_early_ends_without_a_traceback(module, args):
     """``python -m algd_components.envs --list | head -2``: the pipe closes before the listing is
     written; the tool ends with status 1 and nothing on stderr (it printed a BrokenPipeError traceback)."""
