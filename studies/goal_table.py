@@ -14,14 +14,15 @@ of the 20 evaluations, not every update's) against the budget ``h`` it is compar
 evaluations it was above ``h`` (``h`` is the episode limit as a discounted per-step budget,
 10 (1-γ^400) / ((1-γ) 400) = 2.455 for γ = 0.99, ``envs.cost_limit_for_critic``). The two are separate
 signals of whether the dual step saw the limit violated: an estimate above ``h`` pushes λ up, but the
-released rule (``dual.rule=log_adam``, lr 3e-4) steps log λ by Adam on ``λ (h - Q̂c)``: about 3e-4 per
-update at most, close to it while the gradient keeps one sign, with running averages that carry earlier
-steps, so a few updates above ``h`` in an interval spent mostly below it leave λ falling (the floor is
-e^-20 = 2.1e-9; in the study's ALGD and CAL runs log λ fell about 2e-4 per update on average). Then the cost critics' estimate against the buffer's
-Monte-Carlo discounted cost-to-go at 50k and 100k frames (the ``critic_check_<frames>.txt`` files
-``studies/critic_check.py`` wrote beside the run: its printed lines, the one number here not read from a
-column), the wall time (over every part of the run, each resume's env replay included, the critic checks
-and the time between parts not), the resumes' env replays in it (the ``replayed in`` lines of
+released rule (``dual.rule=log_adam``, lr 3e-4) steps log λ by Adam on ``λ (h - Q̂c)``: at most about
+3e-4 per update, with running averages that carry earlier steps, so a few updates above ``h`` in an
+interval spent mostly below it leave λ falling (the floor is e^-20 = 2.1e-9; in the study's ALGD and CAL
+runs, below ``h`` at all but two of 120 evaluations, log λ fell about 2e-4 per update on average, as the
+gradient shrinks with λ). Then the cost critics' estimate against the buffer's Monte-Carlo discounted
+cost-to-go at 50k and 100k frames (the ``critic_check_<frames>.txt`` files ``studies/critic_check.py``
+wrote beside the run: its printed lines, the one number here not read from a column), the wall time
+(over every part of the run, each resume's env replay included, the critic checks and the time between
+parts not), the resumes' env replays in it (the ``replayed in`` lines of
 ``legs.txt``: a run stopped more often spent more of its wall time there) and the updates made; then each
 algorithm's update schedule in words (from its config, as its start-up line says it), the machines
 (``machine.txt``: the one that kept the run; ``legs.txt``: the one each part of the run ran on, and how
